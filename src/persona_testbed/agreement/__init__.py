@@ -1,0 +1,1 @@
+"""Stage: agreement (not built yet)."""

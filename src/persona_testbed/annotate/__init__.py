@@ -1,0 +1,1 @@
+"""Stage: annotate (not built yet)."""

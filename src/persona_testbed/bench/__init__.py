@@ -1,0 +1,1 @@
+"""Stage: bench (not built yet)."""

@@ -1,0 +1,162 @@
+"""The `persona` command line. Thin: each command parses options and calls a library function."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from persona_testbed.cli_options import (
+    DEFAULT_MODEL_SPEC,
+    BaseUrlOption,
+    CacheOption,
+    ConcurrencyOption,
+    MaxCostOption,
+    ModelOption,
+    NoCacheOption,
+    PricesOption,
+    ProgressOption,
+    TimeoutOption,
+    make_settings,
+)
+from persona_testbed.errors import PersonaError
+from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, ResponseCache, list_models
+
+app = typer.Typer(
+    name="persona",
+    help="Build and run the PERSONA testbed for pluralistic alignment.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cache_app = typer.Typer(help="Inspect or clear the LLM response cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+# soft_wrap: long lines (paths, usage) stay whole when piped to a file or a log.
+out = Console(soft_wrap=True)
+
+
+def print_usage(usage: dict[str, ModelUsage]) -> None:
+    for model, u in usage.items():
+        out.print(
+            f"{model}: {u.calls} model calls, {u.cache_hits} cache hits, "
+            f"{u.prompt_tokens} prompt + {u.completion_tokens} completion tokens, "
+            f"${u.cost_usd:.4f}"
+            + (f", {u.parse_failures} parse failures" if u.parse_failures else "")
+        )
+
+
+@app.command()
+def models(base_url: BaseUrlOption = None) -> None:
+    """List the model specs and say which are installed."""
+    settings = ClientSettings()
+    if base_url:
+        settings.base_url = base_url
+    for info in list_models(settings):
+        mark = "installed" if info.installed else "not installed"
+        out.print(f"{info.spec:<22} {mark:<14} {info.description}\n{'':<37} {info.detail}")
+
+
+@app.command()
+def complete(
+    input: Annotated[Path, typer.Option("--input", help="JSONL, one chat request per line")],
+    output: Annotated[Path, typer.Option("--output", help="JSONL results, in input order")],
+    model: ModelOption = DEFAULT_MODEL_SPEC,
+    base_url: BaseUrlOption = None,
+    concurrency: ConcurrencyOption = 8,
+    cache: CacheOption = None,
+    no_cache: NoCacheOption = False,
+    max_cost: MaxCostOption = None,
+    prices: PricesOption = None,
+    timeout: TimeoutOption = 120.0,
+    progress: ProgressOption = True,
+) -> None:
+    """Run a JSONL file of chat requests (cached, resumable, concurrent)."""
+    from persona_testbed.llm.batch import run_batch
+
+    settings = make_settings(
+        base_url=base_url,
+        concurrency=concurrency,
+        cache=cache,
+        no_cache=no_cache,
+        max_cost=max_cost,
+        prices=prices,
+        timeout=timeout,
+        progress=progress,
+    )
+    client = LLMClient.from_spec(model, settings)
+    try:
+        count = run_batch(client, input, output)
+    finally:
+        print_usage(client.usage)
+        client.close()
+    out.print(f"wrote {count} results to {output}")
+
+
+@cache_app.command("stats")
+def cache_stats(cache: CacheOption = None) -> None:
+    """Entries per model and size of the response cache."""
+    settings = make_settings(cache=cache)
+    assert settings.cache_path is not None
+    store = ResponseCache(settings.cache_path)
+    stats = store.stats()
+    store.close()
+    out.print(f"cache: {stats.path} ({stats.size_bytes / 1e6:.1f} MB, {stats.entries} entries)")
+    for model_id, count in sorted(stats.by_model.items()):
+        out.print(f"  {model_id}: {count}")
+
+
+@cache_app.command("clear")
+def cache_clear(
+    cache: CacheOption = None,
+    model: Annotated[str | None, typer.Option("--model", help="only this model spec")] = None,
+) -> None:
+    """Delete cached responses (all, or one model's)."""
+    settings = make_settings(cache=cache)
+    assert settings.cache_path is not None
+    store = ResponseCache(settings.cache_path)
+    removed = store.clear(model)
+    store.close()
+    out.print(f"removed {removed} cached responses from {settings.cache_path}")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="run directory to write")] = Path(
+        "demo-out"
+    ),
+    model: ModelOption = DEFAULT_MODEL_SPEC,
+    base_url: BaseUrlOption = None,
+    cache: CacheOption = None,
+    progress: ProgressOption = True,
+    force: Annotated[bool, typer.Option("--force", help="overwrite a different config")] = False,
+) -> None:
+    """Run the pipeline end to end on bundled data (embedded model by default)."""
+    from persona_testbed.demo import run_demo
+
+    settings = make_settings(base_url=base_url, cache=cache, progress=progress)
+    result = run_demo(out_dir, model, settings, force=force)
+    out.print(f"role-play reply: {result.reply.strip()[:200]}")
+    out.print(f"P(persona prefers the first answer, both orders) = {result.prefers_first:.3f}")
+    print_usage(result.usage)
+    out.print(
+        f"demo output: {result.out.resolve()} (manifest: {result.out.resolve()}/manifest.json)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors print as one line (exit 2), never as a traceback."""
+    try:
+        app(args=argv, prog_name="persona")
+    except SystemExit as exc:  # Typer's standalone mode ends every run with SystemExit
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except PersonaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())

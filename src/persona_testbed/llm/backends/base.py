@@ -1,0 +1,27 @@
+"""The backend contract every model implementation follows."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from persona_testbed.errors import PersonaError
+from persona_testbed.llm.types import ChatRequest, ChatResult
+
+
+class LLMCallError(PersonaError):
+    """A model call failed for good; the message names the model, the endpoint and the cause."""
+
+
+class Backend(Protocol):
+    """One model behind one endpoint (an HTTP server, a GGUF file, a script)."""
+
+    model_id: str
+    endpoint: str
+    # Besides the request itself, what decides the answer: part of the cache key.
+    identity: str
+    # Most requests the backend can serve at once (None: no limit of its own).
+    max_concurrency: int | None
+
+    async def complete(self, request: ChatRequest) -> ChatResult: ...
+
+    async def aclose(self) -> None: ...

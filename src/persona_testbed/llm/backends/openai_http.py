@@ -1,0 +1,216 @@
+"""Any OpenAI-compatible chat endpoint (OpenAI, vLLM, Ollama, llama.cpp server) over HTTP.
+
+Retries 429, 5xx, timeouts, dropped connections and malformed bodies with exponential backoff
+and jitter, honouring Retry-After; other 4xx errors fail at once.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from persona_testbed.llm.backends.base import LLMCallError
+from persona_testbed.llm.types import ChatRequest, ChatResult, TokenLogprob
+
+RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+# Longest server-requested wait we honour; beyond it the server is effectively down.
+MAX_RETRY_AFTER_S = 120.0
+
+
+class TransientError(Exception):
+    """A failure worth retrying; `retry_after` is the server's requested wait in seconds."""
+
+    def __init__(self, cause: str, retry_after: float | None = None) -> None:
+        super().__init__(cause)
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds (a number, possibly fractional) or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+        if message:
+            return str(message)
+    except ValueError:
+        pass
+    return response.text[:200].strip() or response.reason_phrase
+
+
+class BackoffWait:
+    """Exponential backoff with jitter, or the server's Retry-After when it gives one."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self._exponential = wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)
+
+    def __call__(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, TransientError) and error.retry_after is not None:
+            return min(error.retry_after, MAX_RETRY_AFTER_S)
+        return float(self._exponential(state))
+
+
+class OpenAIBackend:
+    max_concurrency: int | None = None
+
+    def __init__(
+        self,
+        model_id: str,
+        model: str,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        max_retries: int = 6,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        max_connections: int = 256,
+    ) -> None:
+        self.model_id = model_id
+        self.model = model
+        self.endpoint = base_url.rstrip("/")
+        self.identity = f"openai:{self.endpoint}:{model}"
+        self._api_key = api_key
+        self._timeout_s = timeout_s
+        self._max_retries = max_retries
+        self._wait = BackoffWait(backoff_initial_s, backoff_max_s)
+        self._max_connections = max_connections
+        self._http: httpx.AsyncClient | None = None
+        self._supports_json_schema = True
+
+    def _client(self) -> httpx.AsyncClient:
+        # Created lazily inside the running event loop; closed by aclose() at the end of a batch.
+        if self._http is None:
+            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+            self._http = httpx.AsyncClient(
+                base_url=self.endpoint,
+                headers=headers,
+                timeout=httpx.Timeout(self._timeout_s),
+                limits=httpx.Limits(
+                    max_connections=self._max_connections,
+                    max_keepalive_connections=self._max_connections,
+                ),
+            )
+        return self._http
+
+    def _body(self, request: ChatRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [m.model_dump() for m in request.messages],
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "max_tokens": request.max_tokens,
+        }
+        seed = request.effective_seed()
+        if seed is not None:
+            body["seed"] = seed
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.response_format is not None:
+            if self._supports_json_schema:
+                body["response_format"] = request.response_format
+            else:
+                body["response_format"] = {"type": "json_object"}
+        if request.top_logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = min(request.top_logprobs, 20)
+        return body
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        attempts = 0
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self._max_retries + 1),
+                wait=self._wait,
+                retry=retry_if_exception_type(TransientError),
+                reraise=True,
+            ):
+                with attempt:
+                    attempts += 1
+                    return await self._attempt(request)
+        except TransientError as exc:
+            raise LLMCallError(
+                f"model {self.model_id} at {self.endpoint} failed after {attempts} attempts: {exc}"
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying always yields
+
+    async def _attempt(self, request: ChatRequest) -> ChatResult:
+        body = self._body(request)
+        try:
+            response = await self._client().post("/chat/completions", json=body)
+        except httpx.TimeoutException:
+            raise TransientError(f"timed out after {self._timeout_s:g} s") from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"connection failed ({type(exc).__name__}: {exc})") from None
+        status = response.status_code
+        if status in RETRYABLE_STATUS:
+            raise TransientError(
+                f"HTTP {status}: {_error_message(response)}",
+                parse_retry_after(response.headers.get("retry-after")),
+            )
+        schema_refused = status == 400 and "response_format" in response.text
+        if schema_refused and self._supports_json_schema and "response_format" in body:
+            # The server cannot constrain to a JSON schema: fall back to plain JSON mode.
+            self._supports_json_schema = False
+            return await self._attempt(request)
+        if status >= 400:
+            raise LLMCallError(
+                f"model {self.model_id} at {self.endpoint}: HTTP {status}: "
+                f"{_error_message(response)}"
+            )
+        return self._parse(response)
+
+    def _parse(self, response: httpx.Response) -> ChatResult:
+        try:
+            payload = response.json()
+            choice = payload["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise TransientError(f"malformed response body: {response.text[:80]!r}") from None
+        usage = payload.get("usage") or {}
+        return ChatResult(
+            text=text,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            finish_reason=choice.get("finish_reason"),
+            top_logprobs=_first_token_alternatives(choice.get("logprobs")),
+            model=self.model_id,
+        )
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+
+def _first_token_alternatives(logprobs: Any) -> list[TokenLogprob] | None:
+    if not isinstance(logprobs, dict) or not logprobs.get("content"):
+        return None
+    first = logprobs["content"][0]
+    alternatives = first.get("top_logprobs") or [first]
+    ranked = sorted(alternatives, key=lambda item: float(item["logprob"]), reverse=True)
+    return [TokenLogprob(token=str(a["token"]), logprob=float(a["logprob"])) for a in ranked]

@@ -1,0 +1,66 @@
+"""Choice scoring: probabilities over option labels from first-token log-probabilities."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from persona_testbed.llm.types import Choice, Message, TokenLogprob
+
+# Enough alternatives that option labels are present; OpenAI allows at most 20.
+CHOICE_TOP_LOGPROBS = 20
+
+
+def _matches(token: str, label: str) -> bool:
+    piece = token.strip().casefold()
+    target = label.strip().casefold()
+    if not piece:
+        return False
+    # Multi-character labels ("Yes") may be split; a leading piece of 2+ characters counts.
+    return piece == target or (len(piece) >= 2 and target.startswith(piece))
+
+
+def label_probabilities(top: Sequence[TokenLogprob] | None, labels: Sequence[str]) -> Choice:
+    """Renormalise the probability the model puts on each label's tokens.
+
+    If no label token is among the alternatives, the choice is uniform with coverage 0.
+    """
+    mass = [0.0] * len(labels)
+    for alternative in top or ():
+        for index, label in enumerate(labels):
+            if _matches(alternative.token, label):
+                mass[index] += math.exp(alternative.logprob)
+                break
+    coverage = sum(mass)
+    uniform = [1.0 / len(labels)] * len(labels)
+    probs = [m / coverage for m in mass] if coverage > 0 else uniform
+    return Choice(labels=list(labels), probs=probs, coverage=min(coverage, 1.0))
+
+
+@dataclass(frozen=True)
+class OrderedChoice:
+    """A choice among `options` whose prompt is rendered for a given order of the options.
+
+    `render(ordered_options)` builds the messages, presenting the options in that order under
+    `labels` (the first option under labels[0], ...). Scoring every cyclic order and averaging
+    cancels the position bias of small models, which pick the first-listed option 60-87% of
+    the time whatever the content.
+    """
+
+    render: Callable[[Sequence[str]], Sequence[Message]]
+    options: Sequence[str]
+    labels: Sequence[str]
+
+    def orders(self) -> list[list[int]]:
+        n = len(self.options)
+        return [[(start + offset) % n for offset in range(n)] for start in range(n)]
+
+
+def average_over_orders(order_choices: Sequence[tuple[list[int], Choice]], n: int) -> list[float]:
+    """Per option, the mean probability over orders of the label it was shown under."""
+    totals = [0.0] * n
+    for order, choice in order_choices:
+        for position, option in enumerate(order):
+            totals[option] += choice.probs[position]
+    return [t / len(order_choices) for t in totals]

@@ -1,0 +1,307 @@
+"""The LLM client: one async engine (cache, dedup, concurrency, budget, accounting) and a sync
+facade for the pipeline stages, which are not async themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
+
+from persona_testbed.errors import PersonaError
+from persona_testbed.llm.backends.base import Backend
+from persona_testbed.llm.cache import ResponseCache
+from persona_testbed.llm.choice import (
+    CHOICE_TOP_LOGPROBS,
+    OrderedChoice,
+    average_over_orders,
+    label_probabilities,
+)
+from persona_testbed.llm.progress import BatchProgress
+from persona_testbed.llm.settings import ClientSettings
+from persona_testbed.llm.structured import json_schema_format, parse_reply, reask_message
+from persona_testbed.llm.types import (
+    ChatRequest,
+    ChatResult,
+    Choice,
+    Message,
+    SchemaT,
+    Structured,
+)
+from persona_testbed.llm.usage import ModelUsage
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+
+
+class BudgetExceededError(PersonaError):
+    """The next call would take spending past --max-cost."""
+
+
+class _LoopState:
+    """Per-event-loop primitives (an asyncio object belongs to the loop that made it)."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.inflight: dict[str, asyncio.Future[ChatResult]] = {}
+
+
+class LLMClient:
+    """Talks to one model. Every call goes through the on-disk cache; identical concurrent
+    requests are sent once; at most `concurrency` requests are in flight."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        settings: ClientSettings | None = None,
+        *,
+        cache: ResponseCache | None = None,
+    ) -> None:
+        self.backend = backend
+        self.settings = settings or ClientSettings()
+        if cache is None and self.settings.cache_path is not None:
+            cache = ResponseCache(self.settings.cache_path)
+        self.cache = cache
+        self._usage = ModelUsage()
+        self._reserved_usd = 0.0
+        self._state: _LoopState | None = None
+        limit = backend.max_concurrency
+        self.concurrency = (
+            min(self.settings.concurrency, limit) if limit else self.settings.concurrency
+        )
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: str,
+        settings: ClientSettings | None = None,
+        *,
+        cache: ResponseCache | None = None,
+    ) -> LLMClient:
+        from persona_testbed.llm.specs import make_backend
+
+        settings = settings or ClientSettings()
+        return cls(make_backend(spec, settings), settings, cache=cache)
+
+    @property
+    def model_id(self) -> str:
+        return self.backend.model_id
+
+    @property
+    def usage(self) -> dict[str, ModelUsage]:
+        return {self.model_id: self._usage.model_copy()}
+
+    def request(self, messages: Iterable[Message], **fields: Any) -> ChatRequest:
+        return ChatRequest(model=self.model_id, messages=tuple(messages), **fields)
+
+    # ---- async engine -------------------------------------------------------------------
+
+    def _loop_state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        if self._state is None or self._state.loop is not loop:
+            self._state = _LoopState(self.concurrency)
+        return self._state
+
+    async def acomplete(self, request: ChatRequest) -> ChatResult:
+        if request.model != self.model_id:
+            request = request.model_copy(update={"model": self.model_id})
+        key = request.cache_key(self.backend.identity)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self._usage.cache_hits += 1
+                return hit
+        state = self._loop_state()
+        pending = state.inflight.get(key)
+        if pending is not None:  # the same request is already on its way: share its answer
+            self._usage.cache_hits += 1
+            result = await asyncio.shield(pending)
+            return result.model_copy(update={"cached": True})
+        future: asyncio.Future[ChatResult] = state.loop.create_future()
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        state.inflight[key] = future
+        try:
+            result = await self._call(request, state)
+            if self.cache is not None:
+                self.cache.put(key, self.model_id, request.canonical_json(), result)
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc)
+            raise
+        finally:
+            state.inflight.pop(key, None)
+
+    async def _call(self, request: ChatRequest, state: _LoopState) -> ChatResult:
+        async with state.semaphore:
+            estimate = self._reserve(request)
+            try:
+                result = await self.backend.complete(request)
+            finally:
+                self._reserved_usd -= estimate
+        self._usage.calls += 1
+        self._usage.prompt_tokens += result.prompt_tokens
+        self._usage.completion_tokens += result.completion_tokens
+        self._usage.cost_usd += self.settings.prices.cost(
+            self.model_id, result.prompt_tokens, result.completion_tokens
+        )
+        return result
+
+    def _reserve(self, request: ChatRequest) -> float:
+        """Stop before a call that could take spending past the budget."""
+        budget = self.settings.max_cost_usd
+        if budget is None:
+            return 0.0
+        prompt_chars = sum(len(m.content) for m in request.messages)
+        # About four characters per token is the usual rule of thumb for English text.
+        estimate = self.settings.prices.cost(
+            self.model_id, prompt_chars // 4 + 1, request.max_tokens
+        )
+        committed = self._usage.cost_usd + self._reserved_usd
+        if committed + estimate > budget:
+            raise BudgetExceededError(
+                f"stopping before spending more than --max-cost ${budget:.4f} on {self.model_id}: "
+                f"spent ${self._usage.cost_usd:.4f}; completed calls are cached, so a re-run "
+                "with a larger budget resumes"
+            )
+        self._reserved_usd += estimate
+        return estimate
+
+    async def astructured(self, request: ChatRequest, schema: type[SchemaT]) -> Structured[SchemaT]:
+        """Ask for JSON matching `schema`; on a parse failure re-ask once with the error, then
+        record the failure with the raw text."""
+        if request.response_format is None:
+            request = request.model_copy(update={"response_format": json_schema_format(schema)})
+        first = await self.acomplete(request)
+        value, error = parse_reply(first.text, schema)
+        if value is not None:
+            return Structured[SchemaT](value=value, raw=first.text, attempts=1)
+        retry = request.model_copy(
+            update={
+                "messages": (
+                    *request.messages,
+                    Message(role="assistant", content=first.text),
+                    Message(role="user", content=reask_message(error or "invalid")),
+                )
+            }
+        )
+        second = await self.acomplete(retry)
+        value, error = parse_reply(second.text, schema)
+        if value is not None:
+            return Structured[SchemaT](value=value, raw=second.text, attempts=2)
+        self._usage.parse_failures += 1
+        return Structured[SchemaT](value=None, raw=second.text, error=error, attempts=2)
+
+    async def achoose(self, messages: Sequence[Message], labels: Sequence[str]) -> Choice:
+        """Probability per label from the first generated token, in one forward pass."""
+        request = self.request(
+            messages, max_tokens=1, temperature=0.0, top_logprobs=CHOICE_TOP_LOGPROBS
+        )
+        result = await self.acomplete(request)
+        return label_probabilities(result.top_logprobs, labels)
+
+    async def achoose_both_orders(self, item: OrderedChoice) -> Choice:
+        """Score every cyclic order of the options and average, cancelling position bias."""
+        orders = item.orders()
+        choices = await asyncio.gather(
+            *(
+                self.achoose(item.render([item.options[i] for i in order]), item.labels)
+                for order in orders
+            )
+        )
+        probs = average_over_orders(list(zip(orders, choices, strict=True)), len(item.options))
+        coverage = sum(c.coverage for c in choices) / len(choices)
+        return Choice(labels=list(item.labels), probs=probs, coverage=coverage)
+
+    async def amap(
+        self,
+        items: Sequence[ItemT],
+        work: Callable[[ItemT], Awaitable[ResultT]],
+        *,
+        description: str = "model calls",
+    ) -> list[ResultT]:
+        """Run `work` over `items` with bounded workers; results come back in input order."""
+        results: list[Any] = [None] * len(items)
+        indices = iter(range(len(items)))
+        with BatchProgress(
+            description, len(items), enabled=self.settings.show_progress
+        ) as progress:
+
+            async def worker() -> None:
+                for index in indices:
+                    results[index] = await work(items[index])
+                    progress.advance(self._usage.cache_hits)
+
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(min(self.concurrency, len(items)) or 1):
+                        group.create_task(worker())
+            except BaseExceptionGroup as group_error:
+                # Surface the first real error (a clear PersonaError), not the group wrapper.
+                raise group_error.exceptions[0] from None
+        return results
+
+    async def acomplete_many(
+        self, requests: Sequence[ChatRequest], *, description: str = "model calls"
+    ) -> list[ChatResult]:
+        return await self.amap(requests, self.acomplete, description=description)
+
+    # ---- sync facade for pipeline stages -------------------------------------------------
+
+    def _run(self, coroutine: Coroutine[Any, Any, ResultT]) -> ResultT:
+        async def wrapped() -> ResultT:
+            try:
+                return await coroutine
+            finally:
+                await self.backend.aclose()
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(wrapped())
+        # Called from inside an event loop (a notebook, a web handler): use a fresh thread.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, wrapped()).result()
+
+    def complete_batch(
+        self, requests: Sequence[ChatRequest], *, description: str = "model calls"
+    ) -> list[ChatResult]:
+        return self._run(self.acomplete_many(requests, description=description))
+
+    def complete(self, request: ChatRequest) -> ChatResult:
+        return self._run(self.acomplete(request))
+
+    def structured_batch(
+        self,
+        requests: Sequence[ChatRequest],
+        schema: type[SchemaT],
+        *,
+        description: str = "structured calls",
+    ) -> list[Structured[SchemaT]]:
+        async def one(request: ChatRequest) -> Structured[SchemaT]:
+            return await self.astructured(request, schema)
+
+        return self._run(self.amap(requests, one, description=description))
+
+    def choose_batch(
+        self,
+        queries: Sequence[tuple[Sequence[Message], Sequence[str]]],
+        *,
+        description: str = "choices",
+    ) -> list[Choice]:
+        async def one(query: tuple[Sequence[Message], Sequence[str]]) -> Choice:
+            return await self.achoose(*query)
+
+        return self._run(self.amap(queries, one, description=description))
+
+    def choose_both_orders_batch(
+        self, items: Sequence[OrderedChoice], *, description: str = "choices (both orders)"
+    ) -> list[Choice]:
+        return self._run(self.amap(items, self.achoose_both_orders, description=description))
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None

@@ -1,0 +1,713 @@
+"""Loopback OpenAI-compatible chat server with fault injection, for client tests and benchmarks.
+
+The server is a real HTTP server (aiohttp) on 127.0.0.1. It answers ``/v1/chat/completions``
+deterministically (scripted rules, else an echo of the last user message), sleeps a fixed base
+latency per completion, and can be told over a small JSON control API to inject faults (429/5xx
+with ``Retry-After``, slow replies, dropped connections, malformed bodies) and to report how many
+requests it received. All state lives in the server process, so a test's view of it stays
+authoritative even when the client under test runs in another process that gets killed.
+
+Run it as ``python -m persona_testbed.llm.loopback --port 0 --latency 0.1``; it prints one line
+``LISTENING http://127.0.0.1:PORT/v1``. :class:`LoopbackServer` does that from a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import math
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+import httpx
+from aiohttp import web
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "DEFAULT_LOGPROBS",
+    "MODEL_ID",
+    "FaultRule",
+    "LoopbackServer",
+    "ReplyRule",
+    "create_app",
+    "main",
+    "schema_example",
+    "serve",
+]
+
+MODEL_ID = "loopback"
+# The distribution behind the first token when no rule gives one: a 60/40 split over "A"/"B".
+DEFAULT_LOGPROBS: dict[str, float] = {"A": math.log(0.6), "B": math.log(0.4)}
+_LISTENING = "LISTENING "
+_JSON = "application/json"
+# A body that starts like a completion and stops mid-string, so any JSON parser rejects it.
+_MALFORMED_BODY = (
+    b'{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": '
+    b'[{"index": 0, "message": {"role": "assistant", "content": "trunc'
+)
+_ACTION_FAULTS = frozenset({"slow", "drop", "malformed"})
+
+
+# --------------------------------------------------------------------------- control models
+
+
+class ReplyRule(BaseModel):
+    """Reply ``reply`` when ``contains`` is a substring of the last user message (None: always)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    contains: str | None = None
+    reply: str
+    logprobs: dict[str, float] | None = None
+
+
+class FaultRule(BaseModel):
+    """A fault for the next ``times`` requests whose last user message contains ``contains``.
+
+    ``kind`` is an HTTP error status as a string ("429", "500", "503", any 400-599 works) or one
+    of "slow" (sleep ``delay`` s, then answer normally), "drop" (close the connection without a
+    response) or "malformed" (status 200 with a body that is not JSON).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    contains: str | None = None
+    kind: str
+    times: int = Field(default=1, ge=0)
+    # int | float keeps an integral value integral, so the header is written as given ("2").
+    retry_after: int | float | None = None
+    delay: float | None = None
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind_as_text(cls, value: Any) -> Any:
+        # Accept 429 as well as "429": both spellings turn up in hand-written test fixtures.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value in _ACTION_FAULTS or (value.isdigit() and 400 <= int(value) <= 599):
+            return value
+        raise ValueError("kind must be an HTTP status 400-599, 'slow', 'drop' or 'malformed'")
+
+    @field_validator("retry_after", "delay")
+    @classmethod
+    def _non_negative(cls, value: float | None) -> float | None:
+        if value is not None and (value < 0 or not math.isfinite(value)):
+            raise ValueError("must be a finite number >= 0")
+        return value
+
+    @model_validator(mode="after")
+    def _slow_needs_delay(self) -> Self:
+        if self.kind == "slow" and self.delay is None:
+            raise ValueError("a 'slow' fault needs a delay")
+        return self
+
+
+_RULES = TypeAdapter(list[ReplyRule])
+_FAULTS = TypeAdapter(list[FaultRule])
+
+
+@dataclass
+class _ArmedFault:
+    rule: FaultRule
+    remaining: int
+
+
+@dataclass
+class _State:
+    latency: float
+    rules: list[ReplyRule] = field(default_factory=list)
+    faults: list[_ArmedFault] = field(default_factory=list)
+    total: int = 0
+    completed: int = 0
+    faulted: int = 0
+    by_prompt: Counter[str] = field(default_factory=Counter)
+
+    def reset(self) -> None:
+        self.rules = []
+        self.faults = []
+        self.total = self.completed = self.faulted = 0
+        self.by_prompt = Counter()
+
+    def take_fault(self, prompt: str) -> FaultRule | None:
+        """Consume one use of the first armed fault matching ``prompt``."""
+        for i, armed in enumerate(self.faults):
+            if armed.rule.contains is None or armed.rule.contains in prompt:
+                armed.remaining -= 1
+                if armed.remaining <= 0:
+                    del self.faults[i]
+                return armed.rule
+        return None
+
+    def find_rule(self, prompt: str) -> ReplyRule | None:
+        for rule in self.rules:
+            if rule.contains is None or rule.contains in prompt:
+                return rule
+        return None
+
+
+# --------------------------------------------------------------------------- reply building
+
+
+def _text_of(content: Any) -> str:
+    """Message content as text: a string, or the text parts of a multi-part content list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def schema_example(schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) -> Any:
+    """A value that validates the (simple) JSON schema ``schema``; best effort.
+
+    Required string properties become "x", integers 0, numbers 0.0, booleans true, enums their
+    first value, arrays [] (or ``minItems`` copies of an item); objects recurse over their
+    required properties. ``$ref`` into the root document, ``anyOf``/``oneOf`` (first non-null
+    branch), ``allOf`` and numeric/length bounds are honoured well enough for pydantic schemas.
+    """
+    return _example(schema, schema if root is None else root, 0)
+
+
+def _example(schema: Mapping[str, Any], root: Mapping[str, Any], depth: int) -> Any:
+    if depth > 32:  # a recursive schema: stop rather than loop forever
+        return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#"):
+        target: Any = root
+        for part in ref.lstrip("#").strip("/").split("/"):
+            if part:
+                target = target.get(part.replace("~1", "/").replace("~0", "~"), {})
+        return _example(target if isinstance(target, Mapping) else {}, root, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[0]
+    for key in ("anyOf", "oneOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            non_null = [o for o in options if isinstance(o, Mapping) and o.get("type") != "null"]
+            return _example(non_null[0] if non_null else options[0], root, depth + 1)
+    all_of = schema.get("allOf")
+    if isinstance(all_of, list) and all_of:
+        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+        for part in all_of:
+            if isinstance(part, Mapping):
+                merged = {**merged, **part}
+        return _example(merged, root, depth + 1)
+
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind is None:
+        kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
+    if kind == "string":
+        return "x" * max(1, int(schema.get("minLength", 0))) if schema.get("maxLength") != 0 else ""
+    if kind in ("integer", "number"):
+        value: float = 0
+        if "minimum" in schema:
+            value = max(value, schema["minimum"])
+        if "exclusiveMinimum" in schema:
+            value = max(value, schema["exclusiveMinimum"] + 1)
+        if "maximum" in schema:
+            value = min(value, schema["maximum"])
+        return math.ceil(value) if kind == "integer" else float(value)
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    if kind == "array":
+        count = int(schema.get("minItems", 0))
+        items = schema.get("items")
+        item = _example(items if isinstance(items, Mapping) else {}, root, depth + 1)
+        return [item] * count
+    if kind == "object":
+        props = schema.get("properties")
+        props = props if isinstance(props, Mapping) else {}
+        required = schema.get("required")
+        out: dict[str, Any] = {}
+        for name in required if isinstance(required, list) else []:
+            sub = props.get(name)
+            out[name] = _example(sub, root, depth + 1) if isinstance(sub, Mapping) else "x"
+        return out
+    return None
+
+
+def _logprobs_block(dist: Mapping[str, float], top: int) -> dict[str, Any]:
+    ranked = sorted(dist.items(), key=lambda kv: kv[1], reverse=True)
+    token, logprob = ranked[0] if ranked else ("", 0.0)
+    return {
+        "content": [
+            {
+                "token": token,
+                "logprob": logprob,
+                "bytes": None,
+                "top_logprobs": [
+                    {"token": t, "logprob": lp, "bytes": None} for t, lp in ranked[: max(0, top)]
+                ],
+            }
+        ]
+    }
+
+
+def _error_body(message: str, kind: str, code: str | None = None) -> bytes:
+    return json.dumps(
+        {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    ).encode()
+
+
+def _json_response(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(payload).encode(), status=status, content_type=_JSON)
+
+
+def _error_response(status: int, message: str, kind: str, code: str | None = None) -> web.Response:
+    return web.Response(body=_error_body(message, kind, code), status=status, content_type=_JSON)
+
+
+def _status_fault(rule: FaultRule) -> web.Response:
+    status = int(rule.kind)
+    if status == 429:
+        kind, code, message = "rate_limit_error", "rate_limit_exceeded", "Rate limit reached"
+    elif status >= 500:
+        kind, code, message = "server_error", None, f"Injected server error {status}"
+    else:
+        kind, code, message = "invalid_request_error", None, f"Injected client error {status}"
+    headers = {} if rule.retry_after is None else {"Retry-After": str(rule.retry_after)}
+    return web.Response(
+        body=_error_body(f"{message} (loopback fault)", kind, code),
+        status=status,
+        content_type=_JSON,
+        headers=headers,
+    )
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class _Handlers:
+    """Request handlers over one :class:`_State` (one per application)."""
+
+    def __init__(self, latency: float) -> None:
+        self.state = _State(latency=latency)
+        self._ids = itertools.count(1)
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            return _error_response(400, f"Invalid JSON body: {exc}", "invalid_request_error")
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return _error_response(
+                400, "Body must be an object with a 'messages' list", "invalid_request_error"
+            )
+        messages: list[Any] = body["messages"]
+        prompt = ""
+        prompt_tokens = 0
+        for message in messages:
+            if isinstance(message, dict):
+                text = _text_of(message.get("content"))
+                prompt_tokens += _words(text)
+                if message.get("role") == "user":
+                    prompt = text
+
+        state = self.state
+        state.total += 1
+        state.by_prompt[prompt] += 1
+        fault = state.take_fault(prompt)
+        if fault is not None:
+            state.faulted += 1
+            if fault.kind == "drop":
+                # Close the socket with nothing sent. aiohttp's attempt to write the returned
+                # response then fails with ConnectionError, which it ignores quietly (a handler
+                # that raised would be logged as a server error instead).
+                transport = request.transport
+                if transport is not None:
+                    transport.abort()
+                return web.Response(status=499)
+            if fault.kind not in _ACTION_FAULTS:  # an HTTP status: fail fast, no base latency
+                return _status_fault(fault)
+            if fault.kind == "slow" and fault.delay:
+                await asyncio.sleep(fault.delay)
+
+        if state.latency > 0:
+            await asyncio.sleep(state.latency)
+        if fault is not None and fault.kind == "malformed":
+            return web.Response(body=_MALFORMED_BODY, status=200, content_type=_JSON)
+
+        rule = state.find_rule(prompt)
+        if rule is not None:
+            text = rule.reply
+        else:
+            text = self._default_reply(body.get("response_format"), prompt)
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "finish_reason": "stop",
+            "logprobs": None,
+        }
+        if body.get("logprobs"):
+            dist = rule.logprobs if rule is not None and rule.logprobs else DEFAULT_LOGPROBS
+            top = body.get("top_logprobs")
+            choice["logprobs"] = _logprobs_block(dist, top if isinstance(top, int) else 0)
+        n = body.get("n")
+        choices = [choice]
+        if isinstance(n, int) and n > 1:
+            choices += [{**choice, "index": i} for i in range(1, n)]
+        completion_tokens = max(1, _words(text)) * len(choices)
+        model = body.get("model")
+        payload = {
+            "id": f"chatcmpl-loopback-{next(self._ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model if isinstance(model, str) else MODEL_ID,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+        response = _json_response(payload)
+        # Send it here rather than returning it, so `completed` only counts replies that made it
+        # onto the socket. If the client went away (timeout, SIGKILL) the write raises
+        # ConnectionError; returning the response lets aiohttp retry the write, fail the same way
+        # and treat it as a quiet client disconnect (raising would be logged as a server error).
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except ConnectionError:
+            return response
+        state.completed += 1
+        return response
+
+    @staticmethod
+    def _default_reply(response_format: Any, prompt: str) -> str:
+        if isinstance(response_format, dict):
+            if response_format.get("type") == "json_schema":
+                spec = response_format.get("json_schema")
+                schema = spec.get("schema") if isinstance(spec, dict) else None
+                return json.dumps(schema_example(schema if isinstance(schema, dict) else {}))
+            if response_format.get("type") == "json_object":
+                return json.dumps({"echo": prompt})
+        return "echo: " + prompt
+
+    async def models(self, request: web.Request) -> web.Response:
+        return _json_response({"object": "list", "data": [{"id": MODEL_ID, "object": "model"}]})
+
+    async def set_rules(self, request: web.Request) -> web.Response:
+        try:
+            rules = _RULES.validate_json(await request.read())
+        except ValidationError as exc:
+            return _error_response(400, str(exc), "invalid_request_error")
+        self.state.rules = rules
+        return _json_response({"ok": True, "rules": len(rules)})
+
+    async def add_faults(self, request: web.Request) -> web.Response:
+        try:
+            faults = _FAULTS.validate_json(await request.read())
+        except ValidationError as exc:
+            return _error_response(400, str(exc), "invalid_request_error")
+        self.state.faults.extend(_ArmedFault(f, f.times) for f in faults if f.times > 0)
+        return _json_response({"ok": True, "pending_faults": self._pending()})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        state = self.state
+        return _json_response(
+            {
+                "total": state.total,
+                "completed": state.completed,
+                "by_prompt": dict(state.by_prompt),
+                "faulted": state.faulted,
+                "pending_faults": self._pending(),
+            }
+        )
+
+    async def reset(self, request: web.Request) -> web.Response:
+        self.state.reset()
+        return _json_response({"ok": True})
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        return _error_response(
+            404, f"No route for {request.method} {request.path}", "invalid_request_error"
+        )
+
+    def _pending(self) -> int:
+        return sum(armed.remaining for armed in self.state.faults)
+
+
+def create_app(latency: float = 0.0) -> web.Application:
+    """The aiohttp application: completions, models, the control API and a JSON 404."""
+    handlers = _Handlers(latency)
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handlers.completions)
+    app.router.add_post("/chat/completions", handlers.completions)
+    app.router.add_get("/v1/models", handlers.models)
+    app.router.add_get("/models", handlers.models)
+    app.router.add_post("/_control/rules", handlers.set_rules)
+    app.router.add_post("/_control/faults", handlers.add_faults)
+    app.router.add_get("/_control/stats", handlers.stats)
+    app.router.add_post("/_control/reset", handlers.reset)
+    # Registered last: a catch-all instead of a middleware keeps the hot path middleware-free.
+    app.router.add_route("*", "/{tail:.*}", handlers.not_found)
+    return app
+
+
+async def serve(
+    host: str = "127.0.0.1", port: int = 0, latency: float = 0.0, backlog: int = 4096
+) -> None:
+    """Serve until SIGTERM/SIGINT, printing ``LISTENING http://HOST:PORT/v1`` once bound."""
+    runner = web.AppRunner(create_app(latency), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, backlog=backlog, reuse_address=True)
+        await site.start()
+        bound_port = runner.addresses[0][1]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"{_LISTENING}http://{host}:{bound_port}/v1", flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m persona_testbed.llm.loopback",
+        description="Loopback OpenAI-compatible chat server with fault injection.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per completion")
+    parser.add_argument("--backlog", type=int, default=4096)
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.host, args.port, args.latency, args.backlog))
+    return 0
+
+
+# --------------------------------------------------------------------------- test controller
+
+
+def _src_root() -> str:
+    # .../src/persona_testbed/llm/loopback.py -> .../src, so the child imports this very copy
+    # of the package even when it is not installed into the interpreter.
+    return str(Path(__file__).resolve().parents[2])
+
+
+class LoopbackServer:
+    """Runs the loopback server in a subprocess and drives its control API (a context manager).
+
+    >>> with LoopbackServer(latency=0.1) as server:
+    ...     server.add_faults([{"kind": "429", "times": 2, "retry_after": 0.05}])
+    ...     client = OpenAICompatibleClient(base_url=server.base_url)  # the code under test
+    """
+
+    def __init__(
+        self,
+        latency: float = 0.0,
+        host: str = "127.0.0.1",
+        *,
+        port: int = 0,
+        startup_timeout: float = 20.0,
+        stop_grace: float = 5.0,
+    ) -> None:
+        self.latency = latency
+        self.host = host
+        self.port = port
+        self.startup_timeout = startup_timeout
+        self.stop_grace = stop_grace
+        self.base_url = ""  # "http://127.0.0.1:PORT/v1" once started
+        self.root_url = ""  # "http://127.0.0.1:PORT"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._http: httpx.Client | None = None
+
+    # -- lifecycle
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The server's exit status once stopped (0 after a clean SIGTERM shutdown)."""
+        return None if self._proc is None else self._proc.poll()
+
+    def start(self) -> Self:
+        if self._proc is not None:
+            raise RuntimeError("LoopbackServer already started")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_src_root(), env.get("PYTHONPATH")) if p)
+        env["PYTHONUNBUFFERED"] = "1"
+        cmd = [
+            sys.executable,
+            "-m",
+            "persona_testbed.llm.loopback",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--latency",
+            repr(float(self.latency)),
+        ]
+        # stderr goes to a file, not a pipe: nobody drains it, and a full pipe would block it.
+        # It stays open for the server's lifetime and is closed in stop().
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, env=env
+        )
+        lines: queue.Queue[str | None] = queue.Queue()
+        assert self._proc.stdout is not None
+        threading.Thread(
+            target=_pump_stdout, args=(self._proc.stdout, lines), daemon=True, name="loopback-out"
+        ).start()
+        deadline = time.monotonic() + self.startup_timeout
+        try:
+            while True:
+                try:
+                    line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise RuntimeError(
+                        f"loopback server did not report LISTENING within "
+                        f"{self.startup_timeout:g} s{self._stderr_tail()}"
+                    ) from None
+                if line is None:
+                    code = self._proc.wait(timeout=self.stop_grace)
+                    raise RuntimeError(
+                        f"loopback server exited with status {code} before listening"
+                        f"{self._stderr_tail()}"
+                    )
+                if line.startswith(_LISTENING):
+                    self.base_url = line[len(_LISTENING) :].strip()
+                    self.root_url = self.base_url.removesuffix("/v1")
+                    self.port = int(self.root_url.rsplit(":", 1)[1])
+                    break
+        except BaseException:
+            self.stop()
+            raise
+        # trust_env=False: a proxy from the environment must never see loopback traffic.
+        self._http = httpx.Client(base_url=self.root_url, timeout=10.0, trust_env=False)
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM the server, SIGKILL it after ``stop_grace`` seconds; safe to call twice."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=self.stop_grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc is not None and proc.stdout is not None:
+            proc.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def stderr_tail(self, limit: int = 4000) -> str:
+        """The last ``limit`` characters the server wrote to stderr ("" when quiet or stopped)."""
+        if self._stderr is None:
+            return ""
+        self._stderr.flush()
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-limit:].strip()
+
+    def _stderr_tail(self) -> str:
+        text = self.stderr_tail()
+        return f"; stderr:\n{text}" if text else ""
+
+    # -- control API
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            raise RuntimeError("LoopbackServer is not running; use it as a context manager")
+        return self._http
+
+    def _post(self, path: str, payload: Any) -> Any:
+        response = self._client().post(path, json=payload)
+        if response.status_code != 200:
+            raise ValueError(f"{path} rejected: {response.status_code} {response.text}")
+        return response.json()
+
+    def set_rules(self, rules: list[dict[str, Any]]) -> None:
+        """Replace the reply rules: ``[{"contains": str|None, "reply": str, "logprobs": {}}]``."""
+        self._post("/_control/rules", rules)
+
+    def add_faults(self, faults: list[dict[str, Any]]) -> None:
+        """Append fault rules: ``[{"contains", "kind", "times", "retry_after", "delay"}]``."""
+        self._post("/_control/faults", faults)
+
+    def stats(self) -> dict[str, Any]:
+        """``{"total", "completed", "by_prompt", "faulted", "pending_faults"}``."""
+        response = self._client().get("/_control/stats")
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def reset(self) -> None:
+        """Clear stats, rules and faults (the base latency stays)."""
+        self._post("/_control/reset", {})
+
+
+def _pump_stdout(stream: IO[bytes], lines: queue.Queue[str | None]) -> None:
+    # Reads the child's stdout to EOF so the pipe never fills, forwarding each line.
+    with contextlib.suppress(ValueError, OSError):  # the stream is closed by stop()
+        for raw in stream:
+            lines.put(raw.decode(errors="replace"))
+    lines.put(None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Price table (USD per million tokens) that turns token counts into cost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from persona_testbed.errors import InputError
+
+
+class Price(BaseModel):
+    input_per_million: float
+    output_per_million: float
+
+
+# List prices as published by OpenAI (standard tier) when this table was written, 2025.
+# Prices change: extend or override them with --prices FILE (YAML or JSON, same shape).
+DEFAULT_PRICES: dict[str, Price] = {
+    "gpt-4o": Price(input_per_million=2.50, output_per_million=10.00),
+    "gpt-4o-mini": Price(input_per_million=0.15, output_per_million=0.60),
+    "gpt-4.1": Price(input_per_million=2.00, output_per_million=8.00),
+    "gpt-4.1-mini": Price(input_per_million=0.40, output_per_million=1.60),
+    "gpt-4.1-nano": Price(input_per_million=0.10, output_per_million=0.40),
+}
+
+# Models that run on this machine cost nothing.
+FREE_PREFIXES = ("local:", "gguf:", "scripted:")
+
+
+class PriceTable:
+    def __init__(self, prices: dict[str, Price] | None = None) -> None:
+        self.prices = dict(DEFAULT_PRICES if prices is None else prices)
+
+    @classmethod
+    def load(cls, path: Path | None) -> PriceTable:
+        """The default table, extended by a user file: model -> input/output USD per million."""
+        table = cls()
+        if path is None:
+            return table
+        try:
+            text = Path(path).read_text("utf-8")
+            raw = yaml.safe_load(text) if path.suffix in {".yaml", ".yml"} else json.loads(text)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise InputError(f"{path}: cannot read the price table ({exc})") from None
+        if not isinstance(raw, dict):
+            raise InputError(f"{path}: the price table must map model names to prices")
+        for model, entry in raw.items():
+            try:
+                table.prices[str(model)] = Price.model_validate(entry)
+            except ValidationError as exc:
+                field = exc.errors()[0]["loc"]
+                raise InputError(f"{path}: model '{model}': bad price field {field}") from None
+        return table
+
+    def price(self, model_id: str) -> Price | None:
+        if model_id.startswith(FREE_PREFIXES):
+            return Price(input_per_million=0.0, output_per_million=0.0)
+        name = model_id.split(":", 1)[1] if model_id.startswith("openai:") else model_id
+        if name in self.prices:
+            return self.prices[name]
+        # Dated snapshots ("gpt-4o-mini-2024-07-18") take their family's price: longest prefix.
+        family = max((k for k in self.prices if name.startswith(k + "-")), key=len, default=None)
+        return self.prices[family] if family else None
+
+    def cost(self, model_id: str, prompt_tokens: int, completion_tokens: int) -> float:
+        price = self.price(model_id)
+        if price is None:
+            return 0.0
+        return (
+            prompt_tokens * price.input_per_million + completion_tokens * price.output_per_million
+        ) / 1_000_000

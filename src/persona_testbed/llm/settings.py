@@ -1,0 +1,38 @@
+"""Settings shared by every LLM client of a run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from persona_testbed.llm.cache import default_cache_path
+from persona_testbed.llm.pricing import PriceTable
+
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+class ClientSettings(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    concurrency: int = Field(8, ge=1, description="most requests in flight at once")
+    cache_path: Path | None = Field(
+        default_factory=default_cache_path, description="None disables the response cache"
+    )
+    base_url: str | None = Field(
+        default_factory=lambda: os.environ.get("OPENAI_BASE_URL") or None,
+        description="OpenAI-compatible endpoint for openai: specs",
+    )
+    api_key: str | None = Field(default_factory=lambda: os.environ.get("OPENAI_API_KEY") or None)
+    timeout_s: float = Field(120.0, gt=0, description="per-request timeout")
+    max_retries: int = Field(6, ge=0)
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    max_cost_usd: float | None = Field(None, description="stop before spending more than this")
+    prices: PriceTable = Field(default_factory=PriceTable)
+    show_progress: bool = True
+    n_ctx: int = Field(4096, description="context window for local GGUF models")
+
+    def resolved_base_url(self) -> str:
+        return (self.base_url or DEFAULT_OPENAI_BASE_URL).rstrip("/")

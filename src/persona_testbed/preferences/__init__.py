@@ -1,0 +1,1 @@
+"""Stage: preferences (not built yet)."""

@@ -1,0 +1,1 @@
+"""Stage: prompts (not built yet)."""

@@ -1,0 +1,63 @@
+"""Atomic file writes: a crash never leaves a half-written file that looks complete.
+
+Every artifact is written to a temporary file in the same directory, fsynced, then renamed over
+the final name (rename is atomic on POSIX within one filesystem).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path next to `final`; on success fsync it and rename it into place.
+
+    On any exception the temporary file is removed and `final` is left untouched.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(final: Path, data: bytes) -> None:
+    with atomic_path(final) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(final: Path, text: str) -> None:
+    write_bytes_atomic(final, text.encode("utf-8"))
+
+
+def write_json_atomic(final: Path, obj: Any) -> None:
+    write_text_atomic(final, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_with_atomic(final: Path, writer: Callable[[Path], None]) -> None:
+    """Let `writer` fill a temporary path (e.g. `df.write_parquet`), then publish it atomically."""
+    with atomic_path(final) as tmp:
+        writer(tmp)

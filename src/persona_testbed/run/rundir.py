@@ -1,0 +1,154 @@
+"""A run directory: artifacts (Parquet, JSON, PNG) plus `manifest.json`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from persona_testbed.errors import ConfigMismatchError, InputError
+from persona_testbed.llm.usage import ModelUsage
+from persona_testbed.run.atomic import write_json_atomic, write_with_atomic
+from persona_testbed.run.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    StageRecord,
+    config_hash,
+    file_sha256,
+    package_versions,
+)
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class RunDir:
+    """Create or open a run directory and record what each stage made in its manifest."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, path: Path) -> RunDir:
+        run = cls(path)
+        run.path.mkdir(parents=True, exist_ok=True)
+        if not run.manifest_path.exists():
+            run.save_manifest(Manifest(created_at=_now()))
+        return run
+
+    @classmethod
+    def open(cls, path: Path) -> RunDir:
+        run = cls(path)
+        if not run.manifest_path.exists():
+            raise InputError(f"{path}: not a run directory (no {MANIFEST_NAME})")
+        return run
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST_NAME
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def load_manifest(self) -> Manifest:
+        try:
+            return Manifest.model_validate_json(self.manifest_path.read_text("utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"{self.path}: not a run directory (no {MANIFEST_NAME})") from None
+        except ValueError as exc:
+            first = str(exc).splitlines()[0]
+            raise InputError(f"{self.manifest_path}: invalid manifest ({first})") from None
+
+    def save_manifest(self, manifest: Manifest) -> None:
+        manifest.versions = package_versions()
+        write_json_atomic(self.manifest_path, manifest.model_dump(mode="json"))
+
+    def stage_record(self, name: str) -> StageRecord | None:
+        return self.load_manifest().stages.get(name)
+
+    @contextmanager
+    def stage(
+        self,
+        name: str,
+        config: dict[str, Any],
+        *,
+        seed: int | None = None,
+        inputs: Sequence[Path] = (),
+        force: bool = False,
+    ) -> Iterator[StageRun]:
+        """Run a stage: refuse to overwrite outputs made with another config unless `force`.
+
+        The stage's record is written only when the block finishes without error, so an
+        interrupted stage never looks complete.
+        """
+        manifest = self.load_manifest()
+        digest = config_hash(config)
+        previous = manifest.stages.get(name)
+        if previous is not None and previous.config_hash != digest and not force:
+            changed = sorted(
+                key
+                for key in set(previous.config) | set(config)
+                if previous.config.get(key) != config.get(key)
+            )
+            raise ConfigMismatchError(
+                f"{self.path}: stage '{name}' already has outputs made with a different config "
+                f"(changed: {', '.join(changed) or 'unknown'}); pass --force to overwrite"
+            )
+        record = StageRecord(
+            name=name,
+            config=config,
+            config_hash=digest,
+            seed=seed,
+            inputs={str(p): file_sha256(Path(p)) for p in inputs},
+            started_at=_now(),
+        )
+        stage_run = StageRun(self, record)
+        started = time.perf_counter()
+        yield stage_run
+        record.finished_at = _now()
+        record.seconds = round(time.perf_counter() - started, 3)
+        manifest = self.load_manifest()
+        manifest.stages[name] = record
+        self.save_manifest(manifest)
+
+
+class StageRun:
+    """Handle a stage uses to write artifacts and fill in its manifest record."""
+
+    def __init__(self, run: RunDir, record: StageRecord) -> None:
+        self.run = run
+        self.record = record
+
+    def _output(self, name: str) -> Path:
+        if name not in self.record.outputs:
+            self.record.outputs.append(name)
+        return self.run.file(name)
+
+    def write_parquet(self, name: str, frame: pl.DataFrame) -> Path:
+        target = self._output(name)
+        write_with_atomic(target, lambda tmp: frame.write_parquet(tmp, compression="zstd"))
+        return target
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        target = self._output(name)
+        write_json_atomic(target, obj)
+        return target
+
+    def write_file(self, name: str, writer: Any) -> Path:
+        """Publish a file that `writer(tmp_path)` produces (a PNG, a CSV, ...)."""
+        target = self._output(name)
+        write_with_atomic(target, writer)
+        return target
+
+    def add_usage(self, usage: dict[str, ModelUsage]) -> None:
+        from persona_testbed.llm.usage import merge_usage
+
+        self.record.usage = merge_usage(self.record.usage, usage)
+        self.record.models = sorted(set(self.record.models) | set(usage))

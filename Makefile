@@ -7,6 +7,8 @@ SMOLLM2_VERSION := 0.1.2
 # Outside the work tree so every clone on this machine (and CI) reuses one portable build.
 WHEEL_CACHE ?= $(HOME)/.cache/persona-testbed/wheels
 STAMP := $(VENV)/.installed
+# Browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
+CHROMIUM := /usr/bin/chromium
 DEMO_OUT ?= demo-out
 
 .PHONY: setup demo test lint typecheck unit bench clean
@@ -34,7 +36,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests"
+	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium
+
+unit: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest
 
 test: lint typecheck unit

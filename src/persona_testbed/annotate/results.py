@@ -1,0 +1,159 @@
+"""Answers out of the database: the labels table `persona agreement` reads, and majorities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import select
+
+from persona_testbed.annotate.db import Database
+from persona_testbed.annotate.models import Answer, Item, Slot, Study, StudyPersona
+from persona_testbed.errors import InputError, PersonaError
+
+# Contract 7 (human labels): one row per answered item, answers in canonical order.
+LABEL_SCHEMA: dict[str, type[pl.DataType]] = {
+    "study_id": pl.String,
+    "annotator": pl.String,
+    "annotator_kind": pl.String,
+    "persona_id": pl.String,
+    "item_id": pl.String,
+    "question": pl.String,
+    "answer_a": pl.String,
+    "answer_b": pl.String,
+    "label": pl.String,
+    "justification": pl.String,
+    "displayed_order": pl.String,
+    "answered_at": pl.String,
+}
+MAJORITY_ANNOTATOR = "human-majority"
+MAJORITY_KIND = "majority"  # as the agreement stage marks its own majority votes
+MAJORITY_SCHEMA: dict[str, type[pl.DataType]] = {
+    "study_id": pl.String,
+    "annotator": pl.String,
+    "annotator_kind": pl.String,
+    "persona_id": pl.String,
+    "item_id": pl.String,
+    "question": pl.String,
+    "answer_a": pl.String,
+    "answer_b": pl.String,
+    "label": pl.String,
+    "votes": pl.Int64,
+    "votes_a": pl.Int64,
+    "votes_b": pl.Int64,
+}
+
+
+def resolve_study(database: Database, study_id: str | None) -> Study:
+    """The study named, or the only study in the database."""
+    with database.read() as session:
+        if study_id is not None:
+            study = session.scalar(select(Study).where(Study.study_id == study_id))
+            if study is None:
+                raise PersonaError(f"database {database.url}: no study '{study_id}'")
+            return study
+        studies = list(session.scalars(select(Study).order_by(Study.id)))
+    if len(studies) == 1:
+        return studies[0]
+    if not studies:
+        raise PersonaError(f"database {database.url}: no study yet (run create-study)")
+    names = ", ".join(study.study_id for study in studies)
+    raise PersonaError(f"database {database.url}: several studies ({names}); pass --study")
+
+
+def labels(database: Database, study: Study) -> pl.DataFrame:
+    """Every stored answer of a study in the human-labels schema (contract 7)."""
+    query = (
+        select(
+            Slot.participant_id,
+            StudyPersona.persona_id,
+            Item.item_id,
+            Item.question,
+            Item.answer_a,
+            Item.answer_b,
+            Answer.label,
+            Answer.justification,
+            Answer.displayed_order,
+            Answer.answered_at,
+        )
+        .join(Slot, Slot.id == Answer.slot_pk)
+        .join(Item, Item.id == Answer.item_pk)
+        .join(StudyPersona, StudyPersona.id == Item.persona_pk)
+        .where(Slot.study_pk == study.id)
+        .order_by(StudyPersona.ordinal, Slot.ordinal, Item.item_id)
+    )
+    with database.read() as session:
+        rows = session.execute(query).all()
+    records = [
+        {
+            "study_id": study.study_id,
+            "annotator": row.participant_id,
+            "annotator_kind": "human",
+            "persona_id": row.persona_id,
+            "item_id": row.item_id,
+            "question": row.question,
+            "answer_a": row.answer_a,
+            "answer_b": row.answer_b,
+            "label": row.label,
+            "justification": row.justification,
+            "displayed_order": row.displayed_order,
+            "answered_at": row.answered_at.isoformat(timespec="seconds"),
+        }
+        for row in rows
+    ]
+    return pl.DataFrame(records, schema=LABEL_SCHEMA)
+
+
+def majority_labels(labels_frame: pl.DataFrame, threshold: int) -> pl.DataFrame:
+    """Items where at least `threshold` annotators chose the same answer, and strictly more than
+    chose the other (a tie is no majority), as one `human-majority` annotator's labels (kind
+    `majority`)."""
+    if threshold < 1:
+        raise InputError(f"majority threshold {threshold}: must be at least 1")
+    keys = ["study_id", "persona_id", "item_id", "question", "answer_a", "answer_b"]
+    votes = labels_frame.group_by(keys, maintain_order=True).agg(
+        pl.len().cast(pl.Int64).alias("votes"),
+        (pl.col("label") == "A").sum().cast(pl.Int64).alias("votes_a"),
+        (pl.col("label") == "B").sum().cast(pl.Int64).alias("votes_b"),
+    )
+    winner = (
+        pl.when((pl.col("votes_a") >= threshold) & (pl.col("votes_a") > pl.col("votes_b")))
+        .then(pl.lit("A"))
+        .when((pl.col("votes_b") >= threshold) & (pl.col("votes_b") > pl.col("votes_a")))
+        .then(pl.lit("B"))
+    )
+    return (
+        votes.with_columns(
+            winner.alias("label"),
+            pl.lit(MAJORITY_ANNOTATOR).alias("annotator"),
+            pl.lit(MAJORITY_KIND).alias("annotator_kind"),
+        )
+        .filter(pl.col("label").is_not_null())
+        .select(list(MAJORITY_SCHEMA))
+        .cast(MAJORITY_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def write_table(frame: pl.DataFrame, path: Path) -> None:
+    """Write CSV or Parquet (by suffix) atomically: no half-written file ever looks complete."""
+    from persona_testbed.run.atomic import write_with_atomic
+
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        write_with_atomic(path, frame.write_csv)
+    elif suffix == ".parquet":
+        write_with_atomic(path, frame.write_parquet)
+    else:
+        raise InputError(f"{path}: unsupported export type '{suffix}' (use .csv or .parquet)")
+
+
+def table_bytes(frame: pl.DataFrame, kind: str) -> bytes:
+    """The table as a CSV or Parquet download."""
+    import io
+
+    buffer = io.BytesIO()
+    if kind == "csv":
+        frame.write_csv(buffer)
+    else:
+        frame.write_parquet(buffer)
+    return buffer.getvalue()

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from persona_testbed.annotate import commands as annotate_commands
+from persona_testbed.census import commands as census_commands
 from persona_testbed.cli_options import (
     DEFAULT_MODEL_SPEC,
     BaseUrlOption,
@@ -35,6 +36,7 @@ app = typer.Typer(
 )
 cache_app = typer.Typer(help="Inspect or clear the LLM response cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+census_commands.register(app)
 annotate_commands.register(app)
 # soft_wrap: long lines (paths, usage) stay whole when piped to a file or a log.
 out = Console(soft_wrap=True)

@@ -69,3 +69,15 @@ def test_different_config_is_refused_unless_forced(tmp_path: Path) -> None:
 def test_opening_a_directory_that_is_not_a_run_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a run directory"):
         RunDir.open(tmp_path)
+
+
+def test_published_files_follow_the_umask_not_mkstemps_0600(tmp_path: Path) -> None:
+    import os
+
+    from persona_testbed.run import write_text_atomic
+
+    target = tmp_path / "report.md"
+    write_text_atomic(target, "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -1,0 +1,169 @@
+"""Typer commands `personas`, `census-compare` and `show`. Thin: parse options, call the
+library, print a short summary. User errors propagate as PersonaError/InputError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from persona_testbed.census.census_compare import FIGURE_PNG, TABLE_CSV, TABLE_MD
+from persona_testbed.census.pipeline import NO_RAKE, PERSONAS_PARQUET, PersonaConfig
+from persona_testbed.census.sampling import Sampling
+from persona_testbed.cli_options import (
+    DEFAULT_MODEL_SPEC,
+    BaseUrlOption,
+    CacheOption,
+    ConcurrencyOption,
+    MaxCostOption,
+    ModelOption,
+    NoCacheOption,
+    ProgressOption,
+    make_settings,
+)
+from persona_testbed.errors import InputError, PersonaError
+
+console = Console(soft_wrap=True)
+
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="overwrite outputs made with a different config")
+]
+
+
+def personas(
+    out: Annotated[Path, typer.Option("--out", help="run directory to write")],
+    pums: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--pums",
+            help="PUMS person file(s): csv_pXX.zip, psam_pXX.csv, psam_pusa/pusb.csv "
+            "(default: the bundled 14-state 2018 sample)",
+        ),
+    ] = None,
+    households: Annotated[
+        list[Path] | None,
+        typer.Option("--households", help="PUMS household file(s) (psam_h*.csv or zip)"),
+    ] = None,
+    dictionary: Annotated[
+        Path | None,
+        typer.Option("--dictionary", help="PUMS data dictionary CSV (default: bundled 2018)"),
+    ] = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="number of personas")] = 1586,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="the one seed of every draw")] = 0,
+    sampling: Annotated[
+        Sampling, typer.Option("--sampling", help="pps: systematic PPS (default); iid")
+    ] = Sampling.PPS,
+    rake: Annotated[
+        str, typer.Option("--rake", help="none, us-2022 (bundled U.S. 2022 adults) or a CSV")
+    ] = NO_RAKE,
+    min_age: Annotated[int, typer.Option("--min-age", min=0)] = 0,
+    max_age: Annotated[int, typer.Option("--max-age", min=0)] = 99,
+    no_llm: Annotated[
+        bool, typer.Option("--no-llm", help="purely procedural: no consistency judge, no fill")
+    ] = False,
+    model: ModelOption = DEFAULT_MODEL_SPEC,
+    base_url: BaseUrlOption = None,
+    concurrency: ConcurrencyOption = 8,
+    cache: CacheOption = None,
+    no_cache: NoCacheOption = False,
+    max_cost: MaxCostOption = None,
+    progress: ProgressOption = True,
+    force: ForceOption = False,
+) -> None:
+    """Sample census-grounded personas (paper §3.1) into a run directory."""
+    from persona_testbed.census.pipeline import run_personas
+
+    try:
+        config = PersonaConfig(
+            n=n,
+            seed=seed,
+            sampling=sampling,
+            rake=rake,
+            min_age=min_age,
+            max_age=max_age,
+            use_llm=not no_llm,
+            model=model,
+            pums=tuple(pums or ()),
+            households=tuple(households or ()),
+            dictionary=dictionary,
+        )
+    except ValidationError as exc:
+        raise PersonaError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+    client = None
+    if config.use_llm:
+        from persona_testbed.llm import LLMClient
+
+        settings = make_settings(
+            base_url=base_url,
+            concurrency=concurrency,
+            cache=cache,
+            no_cache=no_cache,
+            max_cost=max_cost,
+            progress=progress,
+        )
+        client = LLMClient.from_spec(model, settings)  # a bad spec fails before any output
+    try:
+        result = run_personas(out, config, client=client, force=force)
+    finally:
+        if client is not None:
+            client.close()
+    stats = result.stats
+    console.print(
+        f"wrote {stats['personas']} personas ({stats['train']} train / {stats['test']} test) to "
+        f"{result.personas_path}"
+    )
+    console.print(
+        f"sampling: {stats['sampling']['method']}; rake target: {stats['rake']['target']}"
+    )
+    weights = stats["weights"]
+    if "effective_sample_size_raked" in weights:
+        console.print(
+            f"effective sample size: {weights['effective_sample_size_pwgtp']:,.0f} (PWGTP) -> "
+            f"{weights['effective_sample_size_raked']:,.0f} (raked)"
+        )
+    llm = stats["llm"]
+    if llm.get("used"):
+        console.print(
+            f"consistency judge: {llm['pruned']} of {llm['judged']} pruned "
+            f"({llm['prune_rate']:.1%}), {llm['judge_failures']} unparsed replies kept; "
+            f"fill failures: {llm['fill_failures']}"
+        )
+
+
+def census_compare(
+    run: Annotated[Path, typer.Option("--run", help="run directory with a personas stage")],
+    force: ForceOption = False,
+) -> None:
+    """Compare persona shares with the weighted census (TVD, chi-square, PNG grid)."""
+    from persona_testbed.census.census_compare import run_census_compare
+
+    result = run_census_compare(run, force=force)
+    for name in (TABLE_CSV, TABLE_MD, FIGURE_PNG):
+        console.print(f"wrote {result.run.file(name)}")
+    console.print(f"rake target: {result.stats['rake_target']}")
+    for key, value in result.stats.items():
+        if key.endswith("_mean_tvd"):
+            console.print(f"{key.removesuffix('_mean_tvd')}: mean TVD {value:.4f}")
+
+
+def show(
+    persona_id: Annotated[str, typer.Argument(help="persona id (e.g. p0042) or row number")],
+    run: Annotated[Path, typer.Option("--run", help="run directory with personas.parquet")],
+) -> None:
+    """Print a persona's canonical text form (the one used in prompts)."""
+    from persona_testbed.census.pipeline import find_persona
+
+    persona = find_persona(run / PERSONAS_PARQUET, persona_id)
+    if persona is None:
+        raise InputError(f"{run / PERSONAS_PARQUET}: no persona '{persona_id}'")
+    typer.echo(persona.to_text())
+
+
+def register(app: typer.Typer) -> None:
+    """Add `personas`, `census-compare` and `show` to `app`."""
+    app.command("personas")(personas)
+    app.command("census-compare")(census_compare)
+    app.command("show")(show)

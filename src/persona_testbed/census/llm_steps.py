@@ -1,0 +1,184 @@
+"""The two LLM steps of persona generation (paper Fig. 1), through the cached LLM layer.
+
+1. Consistency judge: after the census record is sampled, a model says whether the profile is
+   self-consistent (JSON verdict + reason). Inconsistent profiles are pruned and resampled. A
+   reply that cannot be parsed keeps the profile and is counted as a judge failure.
+2. Open-ended fill: after procedural enrichment, a model writes the detailed job description and
+   the psychodemographic categories chosen for this persona (2 of: defining quirks, mannerisms,
+   personal time, lifestyle), told never to contradict the census fields. A failed reply keeps
+   the procedural values and is counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+from pydantic import BaseModel, Field, create_model
+
+from persona_testbed.llm import LLMClient, Message
+
+FILL_CATEGORIES: tuple[str, ...] = ("defining quirks", "mannerisms", "personal time", "lifestyle")
+JOB = "detailed job description"
+# Length caps go into the JSON schema, so constrained decoding cannot ramble past them (small
+# models otherwise run to max_tokens and leave the JSON unclosed).
+MAX_JOB_CHARS = 200
+MAX_FIELD_CHARS = 120
+MAX_REASON_CHARS = 160
+
+JUDGE_SYSTEM = (
+    "You check synthetic person profiles built from U.S. census records for internal "
+    "consistency. A profile is inconsistent only if some of its fields cannot all be true of one "
+    "real person, for example a 6-year-old with a master's degree, a married toddler, or an "
+    "income impossible for the listed age and job. Unusual but possible combinations are "
+    "consistent. Answer with a JSON object: "
+    '{"consistent": true or false, "reason": "one short sentence"}.'
+)
+FILL_SYSTEM = (
+    "You write short, concrete details for a synthetic persona used in research on pluralistic "
+    "alignment. Never contradict any field of the profile: age, sex, education, employment, "
+    "occupation, industry, income, household and health fields are facts from the U.S. census. "
+    "Write in the third person, without names, one sentence per field. Answer with a JSON "
+    "object only."
+)
+FIELD_GUIDE: dict[str, str] = {
+    JOB: "one sentence (at most 25 words) on what this person does day to day (work, school, "
+    "care or retirement), consistent with their employment status, occupation and industry",
+    "defining quirks": "one distinctive habit or quirk, at most 15 words",
+    "mannerisms": "one characteristic way of speaking or moving, at most 15 words",
+    "personal time": "how they spend their free time, at most 15 words",
+    "lifestyle": "their lifestyle in at most 6 words",
+}
+
+
+class ConsistencyVerdict(BaseModel):
+    consistent: bool
+    reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
+
+
+@dataclass(frozen=True)
+class JudgeOutcome:
+    keep: bool
+    consistent: bool | None  # None: the reply could not be parsed (kept, counted)
+    reason: str
+
+
+@dataclass(frozen=True)
+class FillOutcome:
+    values: dict[str, str]  # attribute name -> text written by the model
+    error: str | None
+
+
+def json_key(attribute: str) -> str:
+    return attribute.replace(" ", "_")
+
+
+def judge_messages(profile: str) -> list[Message]:
+    return [
+        Message(role="system", content=JUDGE_SYSTEM),
+        Message(
+            role="user", content=f"Profile:\n{profile}\n\nIs this profile internally consistent?"
+        ),
+    ]
+
+
+def judge_consistency(
+    client: LLMClient, profiles: Sequence[str], *, seed: int
+) -> list[JudgeOutcome]:
+    requests = [
+        client.request(judge_messages(p), max_tokens=96, temperature=0.0, seed=seed)
+        for p in profiles
+    ]
+    results = client.structured_batch(requests, ConsistencyVerdict, description="consistency judge")
+    outcomes = []
+    for result in results:
+        if result.value is None:
+            reason = f"judge reply not parsed: {result.error or 'invalid'}"
+            outcomes.append(JudgeOutcome(keep=True, consistent=None, reason=reason))
+        else:
+            verdict = result.value
+            outcomes.append(
+                JudgeOutcome(
+                    keep=verdict.consistent, consistent=verdict.consistent, reason=verdict.reason
+                )
+            )
+    return outcomes
+
+
+def choose_fill_categories(
+    n: int, rng: np.random.Generator, per_persona: int = 2
+) -> list[tuple[str, ...]]:
+    """The psychodemographic categories the model writes for each persona (paper §3.1: "we
+    selected a number of categories per persona in order to guarantee diverse coverage")."""
+    keys = rng.random((n, len(FILL_CATEGORIES))).argsort(axis=1)[:, :per_persona]
+    return [tuple(FILL_CATEGORIES[i] for i in sorted(row)) for row in keys.tolist()]
+
+
+@cache
+def fill_schema(categories: tuple[str, ...]) -> type[BaseModel]:
+    """A JSON schema with exactly the requested keys, all required (constrains the model)."""
+    fields: dict[str, tuple[type[str], object]] = {
+        json_key(attribute): (
+            str,
+            Field(min_length=1, max_length=MAX_JOB_CHARS if attribute == JOB else MAX_FIELD_CHARS),
+        )
+        for attribute in (JOB, *categories)
+    }
+    name = "PersonaFill_" + "_".join(json_key(c) for c in categories)
+    model: type[BaseModel] = create_model(name, **fields)  # type: ignore[call-overload]
+    return model
+
+
+def fill_messages(profile: str, core_values: str, categories: tuple[str, ...]) -> list[Message]:
+    wanted = "\n".join(f"- {json_key(a)}: {FIELD_GUIDE[a]}" for a in (JOB, *categories))
+    keys = ", ".join(json_key(a) for a in (JOB, *categories))
+    return [
+        Message(role="system", content=FILL_SYSTEM),
+        Message(
+            role="user",
+            content=(
+                f"Profile:\n{profile}\ncore values: {core_values}\n\n"
+                f"Write these fields:\n{wanted}\n\nReply with a JSON object with the keys {keys}."
+            ),
+        ),
+    ]
+
+
+def open_ended_fill(
+    client: LLMClient,
+    profiles: Sequence[str],
+    core_values: Sequence[str],
+    categories: Sequence[tuple[str, ...]],
+    *,
+    seed: int,
+) -> list[FillOutcome]:
+    """One model call per persona; requests sharing a category set share one JSON schema."""
+    outcomes: list[FillOutcome | None] = [None] * len(profiles)
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, chosen in enumerate(categories):
+        groups.setdefault(chosen, []).append(index)
+    for chosen in sorted(groups):
+        indices = groups[chosen]
+        requests = [
+            client.request(
+                fill_messages(profiles[i], core_values[i], chosen),
+                max_tokens=260,
+                temperature=0.0,
+                seed=seed,
+            )
+            for i in indices
+        ]
+        results = client.structured_batch(requests, fill_schema(chosen), description="persona fill")
+        for index, result in zip(indices, results, strict=True):
+            if result.value is None:
+                outcomes[index] = FillOutcome(values={}, error=result.error or "invalid reply")
+                continue
+            raw = result.value.model_dump()
+            values = {
+                attribute: " ".join(str(raw[json_key(attribute)]).split())
+                for attribute in (JOB, *chosen)
+            }
+            outcomes[index] = FillOutcome(values={k: v for k, v in values.items() if v}, error=None)
+    return [outcome or FillOutcome(values={}, error="no reply") for outcome in outcomes]

@@ -1,0 +1,103 @@
+"""One PNG grid of side-by-side bar charts: personas vs census, per attribute (the paper's
+Figures 2 and 13 in one picture)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a display
+
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
+from matplotlib.axes import Axes
+from matplotlib.patches import Rectangle
+
+from persona_testbed.census.persona import CENSUS_ATTRIBUTES
+
+MAX_BARS = 8
+LABEL_CHARS = 34
+COLUMNS = 4
+SERIES_STYLE: dict[str, tuple[str, str]] = {
+    "personas": ("Personas", "#1f77b4"),
+    "pums": ("Census (PUMS, PWGTP)", "#ff7f0e"),
+    "raked": ("Census raked", "#2ca02c"),
+    "target": ("Raking target", "#d62728"),
+}
+
+
+def _short(label: str) -> str:
+    short = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+    return short.replace("$", r"\$")  # a literal dollar, not matplotlib math mode
+
+
+def plot_comparison(
+    persona_shares: pl.DataFrame, reference: pl.DataFrame, path: Path, title: str
+) -> None:
+    """Write the grid to `path` (PNG). Each panel shows the attribute's largest categories (by
+    census share) and pools the rest into "Other"."""
+    rows = (len(CENSUS_ATTRIBUTES) + COLUMNS - 1) // COLUMNS
+    figure, axes = plt.subplots(rows, COLUMNS, figsize=(6.0 * COLUMNS, 3.6 * rows))
+    flat = np.asarray(axes).reshape(-1)
+    census_refs = [r for r in ("raked", "pums") if r in set(reference.get_column("reference"))]
+    for axis, attribute in zip(flat, CENSUS_ATTRIBUTES, strict=False):
+        _panel(axis, attribute, persona_shares, reference, census_refs)
+    for axis in flat[len(CENSUS_ATTRIBUTES) :]:
+        axis.axis("off")
+    handles = [
+        Rectangle((0, 0), 1, 1, color=color)
+        for key, (_, color) in SERIES_STYLE.items()
+        if key == "personas" or key in census_refs
+    ]
+    labels = [
+        name for key, (name, _) in SERIES_STYLE.items() if key == "personas" or key in census_refs
+    ]
+    figure.suptitle(title, y=0.998, fontsize=13)
+    figure.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.982),
+        ncol=len(labels),
+        fontsize=11,
+        frameon=False,
+    )
+    figure.tight_layout(rect=(0, 0, 1, 0.965))
+    figure.savefig(path, format="png", dpi=72)
+    plt.close(figure)
+
+
+def _panel(
+    axis: Axes,
+    attribute: str,
+    persona_shares: pl.DataFrame,
+    reference: pl.DataFrame,
+    census_refs: list[str],
+) -> None:
+    main_ref = census_refs[0]
+    ref = reference.filter((pl.col("attribute") == attribute) & (pl.col("reference") == main_ref))
+    top = ref.sort("share", descending=True).get_column("category").to_list()[:MAX_BARS]
+    categories = [*top, "Other"] if ref.height > len(top) else top
+    series: list[tuple[str, list[float]]] = []
+    for key in ("personas", *census_refs):
+        source = persona_shares if key == "personas" else reference
+        name = main_ref if key == "personas" else key
+        table = source.filter((pl.col("attribute") == attribute) & (pl.col("reference") == name))
+        shares: dict[str, float] = dict(table.select("category", "share").iter_rows())
+        values = [shares.get(category, 0.0) for category in top]
+        if len(categories) > len(top):  # everything outside the top categories
+            values.append(sum(v for k, v in shares.items() if k not in top))
+        series.append((key, values))
+    positions = np.arange(len(categories))
+    height = 0.8 / max(len(series), 1)
+    for offset, (key, values) in enumerate(series):
+        name, color = SERIES_STYLE[key]
+        axis.barh(positions + offset * height, values, height=height, color=color, label=name)
+    axis.set_yticks(positions + height * (len(series) - 1) / 2)
+    axis.set_yticklabels([_short(c) for c in categories], fontsize=8)
+    axis.invert_yaxis()
+    axis.set_title(attribute, fontsize=11)
+    axis.tick_params(axis="x", labelsize=8)
+    axis.set_xlabel("share", fontsize=8)

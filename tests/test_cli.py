@@ -77,13 +77,19 @@ def test_demo_writes_manifest_and_second_run_is_all_cache_hits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "x"
-    assert main(["demo", "--out", str(out), "--no-progress"]) == 0
-    first = json.loads((out / "manifest.json").read_text())["stages"]["demo"]
-    usage = first["usage"]["local:smollm2-135m"]
-    assert usage["calls"] >= 2 and usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+    args = ["demo", "--out", str(out), "--no-progress", "--personas", "2"]
+    assert main(args) == 0
+    stages = json.loads((out / "manifest.json").read_text())["stages"]
+    assert {"personas", "census-compare", "roleplay"} <= set(stages)
+    assert stages["personas"]["config"]["rake"] == "us-2022"
+    usage = stages["roleplay"]["usage"]["local:smollm2-135m"]
+    # The role-play stage counts only its own calls: a reply and two choice orders.
+    assert usage["calls"] == 3 and usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+    assert (out / "census_compare.png").stat().st_size > 0
     assert str(out.resolve()) in capsys.readouterr().out
-    assert main(["demo", "--out", str(out), "--no-progress"]) == 0
-    second = json.loads((out / "manifest.json").read_text())["stages"]["demo"]
-    usage = second["usage"]["local:smollm2-135m"]
-    assert usage["calls"] == 0 and usage["cache_hits"] >= 2
-    assert "0 model calls" in capsys.readouterr().out
+    assert main(args) == 0
+    stages = json.loads((out / "manifest.json").read_text())["stages"]
+    for stage in ("personas", "roleplay"):
+        for model_usage in stages[stage]["usage"].values():
+            assert model_usage["calls"] == 0 and model_usage["cache_hits"] > 0
+    assert ": 0 model calls" in capsys.readouterr().out

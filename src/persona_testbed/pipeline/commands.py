@@ -1,0 +1,84 @@
+"""`persona run CONFIG.yaml`: the whole pipeline from one config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from persona_testbed.errors import InputError
+from persona_testbed.pipeline.config import RunConfig
+from persona_testbed.pipeline.plan import plan_run
+from persona_testbed.pipeline.runner import run_pipeline
+from persona_testbed.pipeline.yaml_source import load_yaml_model
+
+console = Console(soft_wrap=True)
+# The plan table has eight columns: keep them readable when output is piped to a file.
+wide = Console(width=max(console.width, 170))
+
+
+def print_plan(config: RunConfig) -> None:
+    settings = config.llm.settings()
+    rows = plan_run(config, settings.prices)
+    table = Table(
+        "stage", "step", "model", "calls", "prompt tok", "completion tok", "cost USD", "note"
+    )
+    for row in rows:
+        cost = f"{row.cost_usd:,.2f}" if row.priced else "unpriced"
+        table.add_row(row.stage, row.step, row.model, f"{row.calls:,}", f"{row.prompt_tokens:,}",
+                      f"{row.completion_tokens:,}", cost, row.note)  # fmt: skip
+    wide.print(table)
+    models: dict[str, list[float]] = {}
+    for row in rows:
+        totals = models.setdefault(row.model, [0, 0, 0, 0.0])
+        totals[0] += row.calls
+        totals[1] += row.prompt_tokens
+        totals[2] += row.completion_tokens
+        totals[3] += row.cost_usd
+    for model, (calls, prompt, completion, total_cost) in models.items():
+        console.print(
+            f"{model}: {int(calls):,} calls, ~{int(prompt):,} prompt + ~{int(completion):,} "
+            f"completion tokens, ~${total_cost:,.2f} (upper bound)"
+        )
+    console.print("dry run: nothing was called or written")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run_command(
+        config_path: Annotated[Path, typer.Argument(metavar="CONFIG.yaml", help="run config")],
+        out: Annotated[
+            Path | None, typer.Option("--out", help="run directory (default: runs/<config name>)")
+        ] = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="print the plan per stage; spend nothing")
+        ] = False,
+        force: Annotated[
+            bool, typer.Option("--force", help="overwrite outputs made with another config")
+        ] = False,
+        progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    ) -> None:
+        """Run every stage of CONFIG.yaml in order (personas → prompts → preferences → bench →
+        agreement), skipping stages already done for the same config."""
+        if not config_path.is_file():
+            raise InputError(f"{config_path}: config file not found")
+        config = load_yaml_model(config_path, RunConfig)
+        if dry_run:
+            print_plan(config)
+            return
+        target = out or Path("runs") / config_path.stem
+        result = run_pipeline(
+            config,
+            target,
+            settings=config.llm.settings(show_progress=progress),
+            force=force,
+            announce=console.print,
+        )
+        ran = [s for s in result.stages if not s.skipped]
+        console.print(
+            f"run directory: {result.out.resolve()} ({len(ran)} stages run, "
+            f"{len(result.stages) - len(ran)} skipped)"
+        )

@@ -1,0 +1,182 @@
+"""`persona run`: every stage in order, skipping what is already done for the same config.
+
+A stage is skipped when `pipeline.json` holds the same fingerprint for it (its section of the
+config, the model endpoint, and the fingerprints of the stages before it) and the manifest
+records it complete with all its outputs present. An interrupted stage runs again; its model
+calls come from the response cache, so no finished call is repeated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from persona_testbed.llm import ClientSettings, LLMClient
+from persona_testbed.pipeline.config import RunConfig, StageName
+from persona_testbed.run import RunDir, write_json_atomic
+from persona_testbed.run.manifest import canonical_json
+
+PIPELINE_FILE = "pipeline.json"
+
+
+@dataclass
+class StageOutcome:
+    name: StageName
+    skipped: bool
+    seconds: float
+
+
+@dataclass
+class PipelineResult:
+    out: Path
+    stages: list[StageOutcome] = field(default_factory=list)
+
+
+def _section(config: RunConfig, name: StageName) -> Any:
+    section = getattr(config, name)
+    return section.model_dump(mode="json") if hasattr(section, "model_dump") else section
+
+
+def fingerprints(config: RunConfig) -> dict[str, str]:
+    """Per stage: a hash of its config, the endpoint, and every earlier stage's fingerprint."""
+    result: dict[str, str] = {}
+    upstream = canonical_json({"base_url": config.llm.base_url})
+    for name in config.stages:
+        digest = hashlib.sha256(
+            (upstream + canonical_json(_section(config, name))).encode("utf-8")
+        ).hexdigest()
+        result[name] = digest
+        upstream = digest
+    return result
+
+
+def _load_done(run: RunDir) -> dict[str, str]:
+    import json
+
+    path = run.file(PIPELINE_FILE)
+    if not path.exists():
+        return {}
+    return dict(json.loads(path.read_text("utf-8")).get("fingerprints", {}))
+
+
+def _is_done(run: RunDir, name: str, fingerprint: str, done: dict[str, str]) -> bool:
+    if done.get(name) != fingerprint:
+        return False
+    record = run.stage_record(name)
+    return (
+        record is not None
+        and record.complete
+        and all(run.file(output).exists() for output in record.outputs)
+    )
+
+
+class ClientPool:
+    """Opens a fresh client per stage and model, so each stage's usage is its own."""
+
+    def __init__(self, settings: ClientSettings) -> None:
+        self.settings = settings
+        self._open: list[LLMClient] = []
+
+    def get(self, spec: str) -> LLMClient:
+        client = LLMClient.from_spec(spec, self.settings)
+        self._open.append(client)
+        return client
+
+    @contextmanager
+    def stage(self) -> Iterator[ClientPool]:
+        try:
+            yield self
+        finally:
+            for client in self._open:
+                client.close()
+            self._open.clear()
+
+
+StageRunner = Callable[[RunDir, RunConfig, ClientPool, bool], None]
+
+
+def _personas(run: RunDir, config: RunConfig, pool: ClientPool, force: bool) -> None:
+    from persona_testbed.census import run_census_compare, run_personas
+
+    section = config.personas
+    client = pool.get(section.model) if section.use_llm else None
+    run_personas(run.path, section, client=client, force=force)
+    run_census_compare(run.path, force=force)
+
+
+def _prompts(run: RunDir, config: RunConfig, pool: ClientPool, force: bool) -> None:
+    from persona_testbed.prompts import run_prompts_stage
+
+    section = config.prompts
+    client = pool.get(section.model) if section.controversy_threshold > 0 else None
+    run_prompts_stage(run, section, client=client, force=force)
+
+
+def _preferences(run: RunDir, config: RunConfig, pool: ClientPool, force: bool) -> None:
+    from persona_testbed.preferences import run_preferences_stage
+
+    section = config.preferences
+    client = pool.get(section.model)
+    judge = section.judge or section.model
+    judge_client = client if judge == section.model else pool.get(judge)
+    run_preferences_stage(run, section, client=client, judge_client=judge_client, force=force)
+
+
+def _bench(run: RunDir, config: RunConfig, pool: ClientPool, force: bool) -> None:
+    from persona_testbed.bench import run_bench_stage
+
+    section = config.bench
+    specs = list(dict.fromkeys([*section.models, section.judge]))
+    clients = {spec: pool.get(spec) for spec in specs}
+    run_bench_stage(run, section, settings=pool.settings, clients=clients, force=force)
+
+
+STAGE_RUNNERS: dict[str, StageRunner] = {
+    "personas": _personas,
+    "prompts": _prompts,
+    "preferences": _preferences,
+    "bench": _bench,
+}
+
+# Stages whose manifest record is named differently from the pipeline step.
+_RECORD_NAMES: dict[str, tuple[str, ...]] = {"personas": ("personas", "census-compare")}
+
+
+def run_pipeline(
+    config: RunConfig,
+    out: Path,
+    *,
+    settings: ClientSettings,
+    force: bool = False,
+    announce: Callable[[str], None] = print,
+) -> PipelineResult:
+    run = RunDir.create(out)
+    prints = fingerprints(config)
+    done = _load_done(run)
+    pool = ClientPool(settings)
+    result = PipelineResult(out=run.path)
+    for name in config.stages:
+        records = _RECORD_NAMES.get(name, (name,))
+        if all(_is_done(run, record, prints[name], done) for record in records):
+            announce(f"[{name}] already done for this config: skipped")
+            result.stages.append(StageOutcome(name, skipped=True, seconds=0.0))
+            continue
+        announce(f"[{name}] running")
+        started = time.perf_counter()
+        with pool.stage():
+            STAGE_RUNNERS[name](run, config, pool, force)
+        seconds = time.perf_counter() - started
+        for record in records:
+            done[record] = prints[name]
+        write_json_atomic(
+            run.file(PIPELINE_FILE),
+            {"fingerprints": done, "config": config.model_dump(mode="json")},
+        )
+        announce(f"[{name}] done in {seconds:.1f} s")
+        result.stages.append(StageOutcome(name, skipped=False, seconds=seconds))
+    return result

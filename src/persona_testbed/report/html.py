@@ -1,0 +1,89 @@
+"""`persona report`: one self-contained HTML page (images inline) for a run directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from persona_testbed import __version__
+from persona_testbed.llm import ModelUsage
+from persona_testbed.report.sections import (
+    Section,
+    build_section,
+    population_facts,
+    preferences_facts,
+    prompts_facts,
+)
+from persona_testbed.run import RunDir, write_text_atomic
+
+REPORT_PATH = "report/index.html"
+
+# (anchor, title, manifest stage-name prefixes), in pipeline order.
+SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("population", "Population: personas vs census", ("personas", "census-compare")),
+    ("prompts", "Prompts", ("prompts",)),
+    ("preferences", "Preferences", ("preferences",)),
+    ("bench", "PERSONA Bench", ("bench",)),
+    ("agreement", "Agreement", ("agreement",)),
+)
+
+
+@dataclass
+class RunFacts:
+    models: list[str]
+    seeds: str
+    usage: list[tuple[str, ModelUsage]]
+    timings: list[tuple[str, str, str]]
+    versions: list[tuple[str, str]]
+
+
+def run_facts(run: RunDir) -> RunFacts:
+    manifest = run.load_manifest()
+    stages = sorted(manifest.stages.values(), key=lambda r: r.started_at)
+    models = list(dict.fromkeys(m for r in stages for m in r.models))
+    seeds = sorted({r.seed for r in stages if r.seed is not None})
+    return RunFacts(
+        models=models,
+        seeds=", ".join(str(s) for s in seeds) or "none recorded",
+        usage=sorted(manifest.total_usage().items()),
+        timings=[
+            (r.name, f"{r.seconds:.1f}" if r.seconds else "", r.finished_at or "") for r in stages
+        ],
+        versions=sorted(manifest.versions.items()),
+    )
+
+
+def build_sections(run: RunDir) -> list[Section]:
+    sections = [build_section(run, key, title, prefixes) for key, title, prefixes in SECTIONS]
+    extras = {
+        "population": population_facts,
+        "prompts": prompts_facts,
+        "preferences": preferences_facts,
+    }
+    for section in sections:
+        if section.missing is None and section.key in extras:
+            extras[section.key](run, section)
+    return sections
+
+
+def write_report(run_path: Path) -> Path:
+    """Write `<run>/report/index.html`; a section whose stage did not run says so."""
+    run = RunDir.open(run_path)
+    environment = Environment(
+        loader=PackageLoader("persona_testbed.report", "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
+    html = environment.get_template("report.html").render(
+        run_name=run.path.name,
+        run_path=str(run.path.resolve()),
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        version=__version__,
+        sections=build_sections(run),
+        facts=run_facts(run),
+    )
+    target = run.file(REPORT_PATH)
+    write_text_atomic(target, html)
+    return target

@@ -1,0 +1,172 @@
+"""What each report section shows, read from the run directory's artifacts and manifest."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from persona_testbed.llm import DEFAULT_MODEL, parse_spec
+from persona_testbed.run import RunDir, StageRecord
+
+MAX_TABLE_ROWS = 40
+EMBEDDED_MODEL_IDS = {parse_spec(DEFAULT_MODEL).id}
+
+
+@dataclass
+class Figure:
+    title: str
+    data_uri: str
+
+
+@dataclass
+class TableView:
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    truncated: int = 0
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    stages: list[str]
+    models: list[str] = field(default_factory=list)
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    tables: list[TableView] = field(default_factory=list)
+    missing: str | None = None
+
+    @property
+    def embedded_only(self) -> bool:
+        """Every model behind this section is the tiny embedded default."""
+        return bool(self.models) and set(self.models) <= EMBEDDED_MODEL_IDS
+
+
+def image_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def table_view(title: str, frame: pl.DataFrame) -> TableView:
+    shown = frame.head(MAX_TABLE_ROWS)
+    return TableView(
+        title=title,
+        columns=list(shown.columns),
+        rows=[[_cell(v) for v in row] for row in shown.iter_rows()],
+        truncated=max(0, frame.height - MAX_TABLE_ROWS),
+    )
+
+
+def _title(output: str) -> str:
+    return Path(output).stem.replace("_", " ").replace("-", " ")
+
+
+def _records(run: RunDir, prefixes: tuple[str, ...]) -> list[StageRecord]:
+    stages = run.load_manifest().stages
+    return [r for name, r in sorted(stages.items()) if name.startswith(prefixes) and r.complete]
+
+
+def build_section(run: RunDir, key: str, title: str, prefixes: tuple[str, ...]) -> Section:
+    records = _records(run, prefixes)
+    section = Section(key=key, title=title, stages=[r.name for r in records])
+    if not records:
+        section.missing = f"No completed {' / '.join(prefixes)} stage in this run."
+        return section
+    for record in records:
+        section.models.extend(m for m in record.models if m not in section.models)
+        for output in record.outputs:
+            path = run.file(output)
+            if not path.is_file():
+                continue
+            if output.endswith(".png"):
+                section.figures.append(Figure(_title(output), image_uri(path)))
+            elif output.endswith(".csv"):
+                section.tables.append(table_view(_title(output), pl.read_csv(path)))
+    return section
+
+
+def population_facts(run: RunDir, section: Section) -> None:
+    record = run.stage_record("personas")
+    if record is None:
+        return
+    stats = record.stats
+    rake = stats.get("rake") or {}
+    target = rake.get("target", "none") if isinstance(rake, dict) else str(rake)
+    source = rake.get("target_source", "") if isinstance(rake, dict) else ""
+    section.facts.append(
+        (
+            "personas",
+            f"{stats.get('personas')} ({stats.get('train')} train / {stats.get('test')} test)",
+        )
+    )
+    section.facts.append(("raking target", f"{target} {source}".strip()))
+    sampling = stats.get("sampling") or {}
+    if isinstance(sampling, dict) and "design" in sampling:
+        section.facts.append(("sampling", str(sampling["design"])))
+    weights = stats.get("weights") or {}
+    if isinstance(weights, dict) and "effective_sample_size_raked" in weights:
+        section.facts.append(
+            ("effective sample size (raked weights)", _cell(weights["effective_sample_size_raked"]))
+        )
+    llm = stats.get("llm") or {}
+    if isinstance(llm, dict) and "prune_rate" in llm:
+        section.facts.append(
+            ("LLM prune rate", f"{llm['prune_rate']:.1%} of {llm.get('judged')} judged")
+        )
+
+
+def prompts_facts(run: RunDir, section: Section) -> None:
+    path = run.file("prompts.parquet")
+    if not path.is_file():
+        return
+    prompts = pl.read_parquet(path)
+    kept = int(prompts["kept"].sum())
+    section.facts.append(("prompts read", str(prompts.height)))
+    section.facts.append(("kept", str(kept)))
+    section.facts.append(("dropped", str(prompts.height - kept)))
+    reasons = (
+        prompts.filter(~pl.col("kept"))
+        .group_by("drop_reason")
+        .len()
+        .sort("len", descending=True)
+        .rename({"drop_reason": "drop reason", "len": "prompts"})
+    )
+    splits = prompts.filter(pl.col("kept")).group_by("split").len().sort("split")
+    section.tables.insert(0, table_view("dropped prompts by reason", reasons))
+    section.tables.insert(1, table_view("kept prompts by split", splits.rename({"len": "prompts"})))
+
+
+def preferences_facts(run: RunDir, section: Section) -> None:
+    path = run.file("preferences.parquet")
+    if path.is_file():
+        pairs = pl.read_parquet(path)
+        counts = pairs.group_by("split").len().sort("split").rename({"len": "pairs"})
+        section.tables.insert(0, table_view("pairs per split", counts))
+    verification = run.file("preferences/verification.json")
+    if verification.is_file():
+        report = json.loads(verification.read_text("utf-8"))
+        section.facts.append(("judge", str(report.get("judge_model", ""))))
+        splits = dict(report.get("splits") or {})
+        splits["all"] = report.get("overall") or {}
+        rows = [
+            {"split": name, **{k: v for k, v in entry.items() if not isinstance(v, (dict, list))}}
+            for name, entry in splits.items()
+            if isinstance(entry, dict) and entry
+        ]
+        if rows:
+            section.tables.insert(
+                1, table_view("share preferring y_w (95% CI)", pl.DataFrame(rows))
+            )

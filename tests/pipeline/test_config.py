@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from persona_testbed.cli import main
+from persona_testbed.errors import InputError
+from persona_testbed.pipeline import RunConfig, fingerprints, load_yaml_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_unknown_key_is_an_error_naming_key_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: local:smollm2-135m\npersonas:\n  n: 5\n  rkae: us-2022\n")
+    with pytest.raises(InputError) as caught:
+        load_yaml_model(path, RunConfig)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:4: personas.rkae: unknown key")
+
+
+def test_unknown_top_level_key_fails_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "modle: openai:gpt-4o\n")
+    assert main(["run", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"{path}:1: modle: unknown key" in err
+
+
+def test_bad_value_and_bad_yaml_name_the_place(tmp_path: Path) -> None:
+    path = write(tmp_path, "seed: 0\nbench:\n  k: many\n")
+    with pytest.raises(InputError, match=r":3: bench\.k: "):
+        load_yaml_model(path, RunConfig)
+    broken = write(tmp_path, "personas: [n: 5\n")
+    with pytest.raises(InputError, match="invalid YAML"):
+        load_yaml_model(broken, RunConfig)
+
+
+def test_model_and_seed_are_named_once_and_reach_every_stage(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: openai:m\njudge: openai:j\nseed: 7\nbench:\n  n: 3\n")
+    config = load_yaml_model(path, RunConfig)
+    assert config.personas.model == config.prompts.model == config.preferences.model == "openai:m"
+    assert config.bench.models == ("openai:m",) and config.bench.judge == "openai:j"
+    assert config.preferences.judge == "openai:j"
+    assert {config.personas.seed, config.prompts.seed, config.bench.seed} == {7}
+
+
+def test_fingerprints_change_downstream_only() -> None:
+    base = RunConfig.model_validate({"personas": {"n": 5}})
+    changed = RunConfig.model_validate({"personas": {"n": 5}, "bench": {"n": 9}})
+    a, b = fingerprints(base), fingerprints(changed)
+    assert a["personas"] == b["personas"] and a["preferences"] == b["preferences"]
+    assert a["bench"] != b["bench"]
+    upstream = fingerprints(RunConfig.model_validate({"personas": {"n": 6}}))
+    assert all(upstream[s] != a[s] for s in a)  # a change upstream reaches every later stage
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "paper.yaml"])
+def test_shipped_configs_validate(name: str) -> None:
+    config = load_yaml_model(REPO / "configs" / name, RunConfig)
+    assert config.stages[0] == "personas"
+
+
+def test_paper_dry_run_prints_the_paper_scale_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(REPO / "configs" / "paper.yaml"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "317,200 pairs" in out and "1,586" in out and "nothing was called" in out

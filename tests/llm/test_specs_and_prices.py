@@ -66,3 +66,9 @@ def test_prices_local_free_snapshots_inherit_and_user_file_extends(tmp_path: Pat
     bad.write_text("my-model:\n  input_per_million: cheap\n")
     with pytest.raises(InputError, match=r"bad\.yaml.*my-model"):
         PriceTable.load(bad)
+
+
+def test_gguf_spec_may_name_an_embedded_model_file() -> None:
+    backend = make_backend("gguf:smollm2-135m", ClientSettings())
+    assert backend.model_id == "gguf:smollm2-135m"
+    assert backend.endpoint == str(embedded_model_path("smollm2-135m"))

@@ -92,6 +92,9 @@ def make_backend(spec: str, settings: ClientSettings) -> Backend:
             )
     else:
         path = Path(parsed.name).expanduser()
+        if not path.exists() and parsed.name in EMBEDDED_MODELS:
+            # gguf:NAME of an embedded model loads its file directly, e.g. to compare runtimes.
+            path = embedded_model_path(parsed.name) or path
     return LlamaCppBackend(parsed.id, path, n_ctx=settings.n_ctx)
 
 

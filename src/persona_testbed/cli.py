@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from persona_testbed.agreement import commands as agreement_commands
 from persona_testbed.annotate import commands as annotate_commands
+from persona_testbed.bench import commands as bench_commands
 from persona_testbed.census import commands as census_commands
 from persona_testbed.cli_options import (
     DEFAULT_MODEL_SPEC,
@@ -45,6 +47,8 @@ prompts_commands.register(app)
 preferences_commands.register(app)
 annotate_commands.register(app)
 pipeline_commands.register(app)
+bench_commands.register(app)
+agreement_commands.register(app)
 report_commands.register(app)
 # soft_wrap: long lines (paths, usage) stay whole when piped to a file or a log.
 out = Console(soft_wrap=True)

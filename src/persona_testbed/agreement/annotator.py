@@ -1,0 +1,157 @@
+"""The role-play annotator: a model, playing a persona, says which of two answers it prefers.
+
+The prompt is the preferences stage's verification judge (the `judge` step of a template set),
+so an annotator here is the same role-play evaluator that checked the preference data. Each
+item is scored in both option orders (A/B and B/A) from the first-token probabilities of the
+labels, and the probability that the persona prefers answer A is the mean over the two orders,
+which cancels a small model's position bias. The label is "A" when that probability is at
+least the threshold (0.5 by default; an exact tie, as from a model that puts no mass on either
+label token, goes to "A" and is counted in the stage's stats).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from persona_testbed.agreement.dpf import (
+    DEFAULT_TEMPLATES,
+    TemplateSet,
+    judge_choice,
+    load_templates,
+)
+from persona_testbed.agreement.labels import MODEL, MODEL_LABEL_COLUMNS
+from persona_testbed.errors import InputError
+from persona_testbed.llm import ClientSettings, LLMClient
+
+ITEM_COLUMNS: tuple[str, ...] = (
+    "persona_id",
+    "persona_text",
+    "item_id",
+    "question",
+    "answer_a",
+    "answer_b",
+)
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """P(the persona prefers answer A), averaged over both orders, and the label it gives."""
+
+    p_a: float
+    coverage: float
+    label: str
+
+
+def label_from_probability(p_a: float, threshold: float = DEFAULT_THRESHOLD) -> str:
+    return "A" if p_a >= threshold else "B"
+
+
+def judge(
+    client: LLMClient,
+    persona_texts: Sequence[str],
+    questions: Sequence[str],
+    answers_a: Sequence[str],
+    answers_b: Sequence[str],
+    templates: TemplateSet,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    description: str = "role-play labels",
+) -> list[Judgement]:
+    """Role-play every (persona, question, answer A, answer B) and label it."""
+    if not 0.0 < threshold < 1.0:
+        raise InputError(f"label threshold {threshold}: must be between 0 and 1")
+    items = [
+        judge_choice(templates, persona, question, answer_a, answer_b)
+        for persona, question, answer_a, answer_b in zip(
+            persona_texts, questions, answers_a, answers_b, strict=True
+        )
+    ]
+    choices = client.choose_both_orders_batch(items, description=description)
+    return [
+        Judgement(
+            p_a=choice.probs[0],
+            coverage=choice.coverage,
+            label=label_from_probability(choice.probs[0], threshold),
+        )
+        for choice in choices
+    ]
+
+
+def check_items(items: pl.DataFrame, source: str = "items") -> None:
+    missing = [name for name in ITEM_COLUMNS if name not in items.columns]
+    if missing:
+        raise InputError(f"{source}: missing column(s) {', '.join(repr(m) for m in missing)}")
+    for row_number, row in enumerate(items.select(ITEM_COLUMNS).iter_rows(named=True), start=1):
+        for name in ITEM_COLUMNS:
+            value = row[name]
+            if value is None or not str(value).strip():
+                raise InputError(f"{source}: row {row_number}: empty '{name}'")
+
+
+def label_items(
+    client: LLMClient,
+    items: pl.DataFrame,
+    templates: TemplateSet,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    description: str | None = None,
+) -> pl.DataFrame:
+    """One model's labels for every item (columns ITEM_COLUMNS), in the long labels format:
+    annotator = the model spec, annotator_kind = "model", plus p_a and coverage."""
+    check_items(items)
+    judgements = judge(
+        client,
+        items["persona_text"].to_list(),
+        items["question"].to_list(),
+        items["answer_a"].to_list(),
+        items["answer_b"].to_list(),
+        templates,
+        threshold=threshold,
+        description=description or f"labels by {client.model_id}",
+    )
+    frame = items.select(
+        pl.lit(None, dtype=pl.String).alias("study_id"),
+        pl.lit(client.model_id).alias("annotator"),
+        pl.lit(MODEL).alias("annotator_kind"),
+        pl.col("persona_id").cast(pl.String),
+        pl.col("item_id").cast(pl.String),
+        "question",
+        "answer_a",
+        "answer_b",
+        pl.Series("label", [j.label for j in judgements], dtype=pl.String),
+        pl.lit(None, dtype=pl.String).alias("justification"),
+        pl.lit("AB+BA").alias("displayed_order"),
+        pl.lit(None, dtype=pl.String).alias("answered_at"),
+        pl.Series("p_a", [j.p_a for j in judgements], dtype=pl.Float64),
+        pl.Series("coverage", [j.coverage for j in judgements], dtype=pl.Float64),
+    )
+    return frame.select(MODEL_LABEL_COLUMNS)
+
+
+def label_items_with_models(
+    items: pl.DataFrame,
+    specs: Sequence[str],
+    settings: ClientSettings | None = None,
+    *,
+    templates: TemplateSet | str = DEFAULT_TEMPLATES,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> pl.DataFrame:
+    """Every model in `specs` labels every item; the labels of all models, stacked.
+    `templates` is a preferences template set (its `judge` prompt), by name or loaded."""
+    if not specs:
+        raise InputError("annotators: no model spec given")
+    if len(set(specs)) != len(specs):
+        raise InputError(f"annotators: a model spec is listed twice ({', '.join(specs)})")
+    template_set = load_templates(templates) if isinstance(templates, str) else templates
+    frames = []
+    for spec in specs:
+        client = LLMClient.from_spec(spec, settings)
+        try:
+            frames.append(label_items(client, items, template_set, threshold=threshold))
+        finally:
+            client.close()
+    return pl.concat(frames)

@@ -1,0 +1,310 @@
+"""The `agreement-models` stage (paper §4.2, Fig. 6-9): several role-play model annotators, and
+optionally human annotators, label the same items; pairwise Cohen's kappa (pooled and per
+persona), Fleiss' kappa and Krippendorff's alpha, human majority votes and the human baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from persona_testbed.agreement.annotator import DEFAULT_THRESHOLD, label_items
+from persona_testbed.agreement.bootstrap import LEVEL, RESAMPLES
+from persona_testbed.agreement.compare import AgreementResult, compare_annotators
+from persona_testbed.agreement.dpf import DEFAULT_TEMPLATES, load_templates
+from persona_testbed.agreement.items import (
+    items_for_humans,
+    persona_texts,
+    run_items,
+    sample_items,
+)
+from persona_testbed.agreement.labels import HUMAN, MAJORITY_ANNOTATOR, read_labels
+from persona_testbed.agreement.plots import kappa_heatmap, kappa_histograms, short_name
+from persona_testbed.agreement.statistics import UndefinedPolicy
+from persona_testbed.errors import InputError
+from persona_testbed.llm import LLMClient
+from persona_testbed.run import RunDir
+
+STAGE = "agreement-models"
+OUT = "agreement/models"
+ITEMS_PARQUET = f"{OUT}/items.parquet"
+LABELS_PARQUET = f"{OUT}/labels.parquet"
+PAIRWISE_PARQUET = f"{OUT}/pairwise.parquet"
+PER_PERSONA_PARQUET = f"{OUT}/per_persona.parquet"
+HUMAN_PAIRWISE_PARQUET = f"{OUT}/human_pairwise.parquet"
+MATRIX_PNG = f"{OUT}/kappa_matrix.png"
+MODELS_MATRIX_PNG = f"{OUT}/kappa_matrix_models.png"
+MODELS_HISTOGRAMS_PNG = f"{OUT}/kappa_histograms_models.png"
+HUMANS_HISTOGRAMS_PNG = f"{OUT}/kappa_histograms_humans.png"
+SUMMARY_JSON = f"{OUT}/summary.json"
+
+
+class ModelsConfig(BaseModel):
+    """Everything that decides the model/human agreement outputs (recorded in the manifest)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    annotators: list[str] = Field(min_length=1, description="model specs that role-play")
+    humans: Path | None = Field(None, description="human labels file (CSV or Parquet)")
+    personas: int | None = Field(None, ge=1, description="seeded sample of personas (None: all)")
+    items: int | None = Field(None, ge=1, description="items per persona (None: all)")
+    split: str | None = Field(None, description="only preference pairs of this split")
+    majority: int | None = Field(None, ge=1, description="humans a majority label needs")
+    templates: str = DEFAULT_TEMPLATES
+    threshold: float = Field(DEFAULT_THRESHOLD, gt=0.0, lt=1.0)
+    undefined_kappa: UndefinedPolicy = "one"
+    resamples: int = Field(RESAMPLES, ge=0)
+    level: float = Field(LEVEL, gt=0.0, lt=1.0)
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _enough_annotators(self) -> ModelsConfig:
+        if len(set(self.annotators)) != len(self.annotators):
+            raise ValueError("an annotator model is listed twice")
+        if self.humans is None and len(self.annotators) < 2:
+            raise ValueError("model agreement needs two annotator models, or human labels")
+        return self
+
+
+@dataclass(frozen=True)
+class ModelsResult:
+    run: RunDir
+    items: pl.DataFrame
+    labels: pl.DataFrame
+    agreement: AgreementResult
+    figures: dict[str, list[str]]
+
+
+def _items(run: RunDir, config: ModelsConfig) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The items to label, and the human labels when there are any."""
+    preferences = run.file("preferences.parquet")
+    if config.humans is None:
+        items = run_items(run.path, config.split)
+        if items.is_empty():
+            raise InputError(f"{preferences}: no usable preference pair to label")
+        sampled = sample_items(
+            items, personas=config.personas, per_persona=config.items, seed=config.seed
+        )
+        return sampled.drop("split"), None
+    humans = read_labels(config.humans)
+    humans = humans.filter(pl.col("annotator_kind") == HUMAN)
+    if humans.is_empty():
+        raise InputError(f"{config.humans}: no human labels (annotator_kind 'human')")
+    known = run_items(run.path, config.split) if preferences.is_file() else None
+    personas_path = run.file("personas.parquet")
+    texts = persona_texts(personas_path) if personas_path.is_file() else {}
+    items = items_for_humans(humans, str(config.humans), known, texts)
+    if config.personas is not None or config.items is not None:
+        items = sample_items(
+            items.with_columns(pl.lit(None, dtype=pl.String).alias("split")),
+            personas=config.personas,
+            per_persona=config.items,
+            seed=config.seed,
+        ).drop("split")
+        humans = humans.join(items.select("persona_id", "item_id"), on=["persona_id", "item_id"])
+    return items, humans
+
+
+def _figures(
+    agreement: AgreementResult, specs: Sequence[str], humans: bool
+) -> dict[str, tuple[str, list[str], Any]]:
+    """name -> (what it is, models that made it, writer)."""
+    figures: dict[str, tuple[str, list[str], Any]] = {}
+    names = agreement.annotators
+    intervals = {
+        (row["annotator_1"], row["annotator_2"]): (row["kappa_low"], row["kappa_high"])
+        for row in agreement.pairwise.iter_rows(named=True)
+    }
+    matrix = agreement.kappa_matrix()
+    label = "paper Fig. 6" if humans else "paper Fig. 8"
+    figures[MATRIX_PNG] = (
+        label,
+        list(specs),
+        lambda tmp: kappa_heatmap(
+            names,
+            matrix,
+            Path(tmp),
+            models=specs,
+            title="Cohen's kappa between role-play annotators (pooled, 95% CI)",
+            intervals=intervals,
+        ),
+    )
+    model_names = [name for name in names if name != MAJORITY_ANNOTATOR]
+    if humans and len(model_names) >= 2:
+        index = [names.index(name) for name in model_names]
+        sub = matrix[index][:, index]
+        figures[MODELS_MATRIX_PNG] = (
+            "paper Fig. 8",
+            list(specs),
+            lambda tmp: kappa_heatmap(
+                model_names,
+                sub,
+                Path(tmp),
+                models=specs,
+                title="Cohen's kappa between model annotators (pooled, 95% CI)",
+                intervals=intervals,
+            ),
+        )
+    per_persona = agreement.per_persona
+    model_panels = [
+        (
+            f"{short_name(a)} vs {short_name(b)}",
+            per_persona.filter((pl.col("annotator_1") == a) & (pl.col("annotator_2") == b))[
+                "kappa"
+            ].to_list(),
+        )
+        for a, b in agreement.pairwise.select("annotator_1", "annotator_2").iter_rows()
+        if MAJORITY_ANNOTATOR not in (a, b)
+    ]
+    if model_panels:
+        figures[MODELS_HISTOGRAMS_PNG] = (
+            "paper Fig. 9",
+            list(specs),
+            lambda tmp: kappa_histograms(
+                model_panels,
+                Path(tmp),
+                models=specs,
+                title="Per-persona Cohen's kappa between model annotators",
+            ),
+        )
+    if humans and agreement.humans is not None:
+        human_panels = [
+            (
+                f"human majority vs {short_name(b)}",
+                per_persona.filter(
+                    (pl.col("annotator_1") == MAJORITY_ANNOTATOR) & (pl.col("annotator_2") == b)
+                )["kappa"].to_list(),
+            )
+            for b in model_names
+        ]
+        human_panels.append(
+            (
+                "human vs human (same persona)",
+                agreement.humans.pairwise["kappa"].to_list(),
+            )
+        )
+        figures[HUMANS_HISTOGRAMS_PNG] = (
+            "paper Fig. 7",
+            list(specs),
+            lambda tmp: kappa_histograms(
+                human_panels,
+                Path(tmp),
+                models=specs,
+                title="Per-persona Cohen's kappa, human majority vs model annotators",
+            ),
+        )
+    return figures
+
+
+def run_models_stage(
+    run: RunDir,
+    config: ModelsConfig,
+    *,
+    clients: Mapping[str, LLMClient],
+    force: bool = False,
+) -> ModelsResult:
+    """Every annotator model (spec -> client in `clients`) labels every item; agreement with
+    each other and with the humans' majority labels."""
+    missing = [spec for spec in config.annotators if spec not in clients]
+    if missing:
+        raise ValueError(f"no client for annotator {missing[0]}")
+    items, humans = _items(run, config)
+    if items.is_empty():
+        raise InputError(f"{run.path}: no item to label")
+    templates = load_templates(config.templates)
+    inputs = [
+        path
+        for path in (run.file("preferences.parquet"), run.file("personas.parquet"), config.humans)
+        if path is not None and path.is_file()
+    ]
+    manifest_config = {**config.model_dump(mode="json"), "templates_digest": templates.digest}
+    with run.stage(STAGE, manifest_config, seed=config.seed, inputs=inputs, force=force) as stage:
+        model_labels = [
+            label_items(clients[spec], items, templates, threshold=config.threshold)
+            for spec in config.annotators
+        ]
+        frames = [*model_labels]
+        if humans is not None:
+            frames.append(humans)
+        labels = pl.concat(frames, how="diagonal_relaxed")
+        agreement = compare_annotators(
+            labels,
+            order=config.annotators,
+            majority=config.majority,
+            undefined=config.undefined_kappa,
+            resamples=config.resamples,
+            level=config.level,
+            seed=config.seed,
+        )
+        figures = _figures(agreement, config.annotators, humans is not None)
+        stats = _stats(config, items, labels, agreement)
+        stage.write_parquet(ITEMS_PARQUET, items)
+        stage.write_parquet(
+            LABELS_PARQUET, pl.concat([labels, _majority_rows(agreement)], how="diagonal_relaxed")
+        )
+        stage.write_parquet(PAIRWISE_PARQUET, agreement.pairwise)
+        stage.write_parquet(PER_PERSONA_PARQUET, agreement.per_persona)
+        if agreement.humans is not None:
+            stage.write_parquet(HUMAN_PAIRWISE_PARQUET, agreement.humans.pairwise)
+        for name, (_, _, writer) in figures.items():
+            stage.write_file(name, writer)
+        stage.write_json(
+            SUMMARY_JSON,
+            {
+                "stage": STAGE,
+                "config": manifest_config,
+                "models": {"annotators": config.annotators},
+                "figures": {
+                    name: {"figure": what, "models": models}
+                    for name, (what, models, _) in figures.items()
+                },
+                "stats": stats,
+                "agreement": agreement.summary(),
+            },
+        )
+        stage.record.stats.update(stats)
+        usage = {}
+        for spec in config.annotators:
+            usage.update(clients[spec].usage)
+        stage.add_usage(usage)
+    return ModelsResult(
+        run, items, labels, agreement, {name: models for name, (_, models, _) in figures.items()}
+    )
+
+
+def _majority_rows(agreement: AgreementResult) -> pl.DataFrame:
+    return agreement.labels.filter(pl.col("annotator") == MAJORITY_ANNOTATOR)
+
+
+def _stats(
+    config: ModelsConfig, items: pl.DataFrame, labels: pl.DataFrame, agreement: AgreementResult
+) -> dict[str, Any]:
+    model_rows = labels.filter(pl.col("annotator").is_in(config.annotators))
+    stats: dict[str, Any] = {
+        "annotators": config.annotators,
+        "items": items.height,
+        "personas": items["persona_id"].n_unique(),
+        "label_ties": int((model_rows["p_a"] == config.threshold).sum()),
+        "share_a_by_annotator": {
+            row["annotator"]: round(row["share_a"], 4)
+            for row in agreement.labels.group_by("annotator", maintain_order=True)
+            .agg((pl.col("label") == "A").mean().alias("share_a"))
+            .iter_rows(named=True)
+        },
+        "pairwise_kappa": {
+            f"{row['annotator_1']} | {row['annotator_2']}": row["kappa"]
+            for row in agreement.pairwise.iter_rows(named=True)
+        },
+    }
+    if agreement.fleiss is not None and agreement.alpha is not None:
+        stats["fleiss_kappa"] = agreement.fleiss.value
+        stats["krippendorff_alpha"] = agreement.alpha.value
+    if agreement.humans is not None:
+        stats["human_annotators"] = agreement.humans.annotators
+        stats["items_with_human_majority"] = agreement.humans.majority.items_with_majority
+    return stats

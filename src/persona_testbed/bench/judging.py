@@ -1,0 +1,136 @@
+"""The judges: the critic (does the answer still need revising to be subtly personalized for
+this persona?) and the subtlety judge (does the answer quote or name the persona's attributes?).
+
+The critic gives a structured verdict with its reasoning in one call. A reply that does not
+parse, even after the one re-ask, is a verdict error: recorded with the raw text, never counted
+as a pass, never dropped. (The one tolerance: raw newlines or tabs inside a JSON string.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field, ValidationError
+
+from persona_testbed.bench.templates import TemplateSet
+from persona_testbed.llm import LLMClient, Message, Structured, parse_reply
+
+# Bounds the reasoning so a grammar-constrained local judge closes the JSON within its token
+# budget; not a validation rule, so a longer reasoning from an API model is still accepted.
+REASONING_MAX_CHARS = 240
+SUBTLETY_LABELS = ("Yes", "No")  # Yes: the answer is NOT subtle
+
+
+class CriticVerdict(BaseModel):
+    """The critic's reply."""
+
+    reasoning: str = Field(
+        description="one or two sentences on how the answer fits this user",
+        json_schema_extra={"maxLength": REASONING_MAX_CHARS},
+    )
+    needs_revision: bool = Field(
+        description="true if the answer still needs revising to be subtly personalized"
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    needs_revision: bool | None
+    reasoning: str | None
+    error: str | None
+    raw: str
+    attempts: int
+
+    @property
+    def passed(self) -> bool | None:
+        """True when no revision is needed; None for a verdict error."""
+        return None if self.needs_revision is None else not self.needs_revision
+
+
+def _tolerant_parse(raw: str) -> CriticVerdict | None:
+    """A verdict whose only flaw is a raw newline or tab inside a JSON string (llama.cpp JSON
+    grammars allow them) is still a verdict; anything else stays an error."""
+    start, end = raw.find("{"), raw.rfind("}")
+    if not 0 <= start < end:
+        return None
+    try:
+        return CriticVerdict.model_validate(json.loads(raw[start : end + 1], strict=False))
+    except (ValueError, ValidationError):
+        return None
+
+
+def final_verdict(
+    raw: str, value: CriticVerdict | None, error: str | None, attempts: int
+) -> Verdict:
+    """The verdict of the last reply after the strict parse (and its re-ask)."""
+    if value is None:
+        value = _tolerant_parse(raw)
+    if value is None:
+        return Verdict(None, None, error or "unparseable verdict", raw, attempts)
+    return Verdict(value.needs_revision, value.reasoning, None, raw, attempts)
+
+
+def verdict_from_structured(reply: Structured[CriticVerdict]) -> Verdict:
+    return final_verdict(reply.raw, reply.value, reply.error, reply.attempts)
+
+
+def parse_verdict(raw: str) -> Verdict:
+    """Parse one critic reply (used where no re-ask is possible, e.g. stored outputs)."""
+    value, error = parse_reply(raw, CriticVerdict)
+    return final_verdict(raw, value, error, 1)
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    persona_text: str
+    question: str
+    answer: str
+
+
+def critic_messages(templates: TemplateSet, item: JudgeItem) -> list[Message]:
+    return templates["critic"].render(
+        persona=item.persona_text, question=item.question, answer=item.answer
+    )
+
+
+def subtlety_messages(templates: TemplateSet, item: JudgeItem) -> list[Message]:
+    return templates["subtlety"].render(
+        persona=item.persona_text, question=item.question, answer=item.answer
+    )
+
+
+def critic_verdicts(
+    judge: LLMClient, items: Sequence[JudgeItem], templates: TemplateSet, *, max_tokens: int
+) -> list[Verdict]:
+    requests = [
+        judge.request(critic_messages(templates, item), max_tokens=max_tokens, temperature=0.0)
+        for item in items
+    ]
+    replies = judge.structured_batch(requests, CriticVerdict, description="critic verdicts")
+    return [verdict_from_structured(reply) for reply in replies]
+
+
+@dataclass(frozen=True)
+class SubtletyFlag:
+    p_not_subtle: float | None
+    not_subtle: bool | None
+    error: str | None
+
+
+def subtlety_flags(
+    judge: LLMClient, items: Sequence[JudgeItem], templates: TemplateSet
+) -> list[SubtletyFlag]:
+    """One forward pass per answer: P(Yes) over {Yes, No} from first-token log-probabilities."""
+    choices = judge.choose_batch(
+        [(subtlety_messages(templates, item), SUBTLETY_LABELS) for item in items],
+        description="subtlety checks",
+    )
+    flags = []
+    for choice in choices:
+        if choice.coverage <= 0.0:
+            flags.append(SubtletyFlag(None, None, "the judge put no probability on Yes or No"))
+        else:
+            flags.append(SubtletyFlag(choice.probs[0], choice.probs[0] > 0.5, None))
+    return flags

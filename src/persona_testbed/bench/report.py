@@ -1,0 +1,120 @@
+"""The leaderboard (CSV with numbers, Markdown with CIs) and Markdown renderings of tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from persona_testbed.bench.metrics import MethodMetrics
+
+
+def leaderboard_frame(metrics: Sequence[MethodMetrics], k: int) -> pl.DataFrame:
+    """One row per (model, method): accuracy with CI, pass@1..k, subtlety-flag rate, counts."""
+    rows: list[dict[str, Any]] = []
+    for m in metrics:
+        row: dict[str, Any] = {
+            "model": m.model,
+            "judge_model": m.judge_model,
+            "method": m.method,
+            "accuracy": m.accuracy.value,
+            "ci_low": m.accuracy.low,
+            "ci_high": m.accuracy.high,
+            "pairs": m.pairs,
+            "samples": m.samples,
+            "valid_verdicts": m.accuracy.trials,
+            "verdict_errors": m.verdict_errors,
+            "answer_parse_errors": m.answer_parse_errors,
+            "not_subtle_rate": m.not_subtle.value,
+            "not_subtle_ci_low": m.not_subtle.low,
+            "not_subtle_ci_high": m.not_subtle.high,
+        }
+        for j in range(1, k + 1):
+            estimate = m.pass_at.get(j)
+            row[f"pass@{j}"] = None if estimate is None else estimate.value
+        rows.append(row)
+    schema: dict[str, Any] = {
+        "model": pl.String,
+        "judge_model": pl.String,
+        "method": pl.String,
+        "accuracy": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "pairs": pl.Int64,
+        "samples": pl.Int64,
+        "valid_verdicts": pl.Int64,
+        "verdict_errors": pl.Int64,
+        "answer_parse_errors": pl.Int64,
+        "not_subtle_rate": pl.Float64,
+        "not_subtle_ci_low": pl.Float64,
+        "not_subtle_ci_high": pl.Float64,
+        **{f"pass@{j}": pl.Float64 for j in range(1, k + 1)},
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def format_with_ci(value: float | None, low: float | None, high: float | None) -> str:
+    if value is None:
+        return "-"
+    if low is None or high is None:
+        return _fmt(value)
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def markdown_table(frame: pl.DataFrame) -> str:
+    """A GitHub Markdown table of a frame (every cell as text, floats to 3 decimals)."""
+    rounded = frame.with_columns(pl.col(pl.Float32, pl.Float64).round(3))
+    text = rounded.select(pl.all().cast(pl.String).fill_null("-"))
+    with pl.Config(
+        tbl_formatting="ASCII_MARKDOWN",
+        tbl_hide_column_data_types=True,
+        tbl_hide_dataframe_shape=True,
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_width_chars=10_000,
+        fmt_str_lengths=10_000,
+        tbl_cell_numeric_alignment="RIGHT",
+    ):
+        return str(text) + "\n"
+
+
+def leaderboard_markdown(
+    leaderboard: pl.DataFrame, k: int, *, title: str, notes: Sequence[str] = ()
+) -> str:
+    pass_columns = [f"pass@{j}" for j in range(1, k + 1)]
+    shown = leaderboard.select(
+        "model",
+        "method",
+        pl.struct("accuracy", "ci_low", "ci_high")
+        .map_elements(
+            lambda r: format_with_ci(r["accuracy"], r["ci_low"], r["ci_high"]),
+            return_dtype=pl.String,
+        )
+        .alias("accuracy [95% CI]"),
+        *(
+            pl.col(c).map_elements(_fmt, return_dtype=pl.String, skip_nulls=False)
+            for c in pass_columns
+        ),
+        pl.struct("not_subtle_rate", "not_subtle_ci_low", "not_subtle_ci_high")
+        .map_elements(
+            lambda r: format_with_ci(
+                r["not_subtle_rate"], r["not_subtle_ci_low"], r["not_subtle_ci_high"]
+            ),
+            return_dtype=pl.String,
+        )
+        .alias("not subtle [95% CI]"),
+        "pairs",
+        "valid_verdicts",
+        "verdict_errors",
+        "answer_parse_errors",
+    )
+    judges = ", ".join(leaderboard.get_column("judge_model").unique(maintain_order=True))
+    lines = [f"# {title}", "", f"Judge: {judges}.", ""]
+    lines.append(markdown_table(shown))
+    lines += [f"- {note}" for note in notes]
+    return "\n".join(lines).rstrip() + "\n"

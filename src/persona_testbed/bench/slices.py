@@ -1,0 +1,117 @@
+"""Slices of the bench by persona attribute: `--slice "sex=Female & political views=Republican"`.
+
+Grammar: clauses joined by `&`; a clause is `ATTRIBUTE=VALUE` or `ATTRIBUTE!=VALUE`. Attribute
+names are the paper's (Appendix A, spaces allowed) or `age bracket`; values are compared as text,
+ignoring case and surrounding spaces. A persona without the attribute never equals a value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+from persona_testbed.census.categories import AGE_BRACKETS
+from persona_testbed.census.persona import ATTRIBUTES
+from persona_testbed.errors import InputError
+
+AGE_BRACKET = "age bracket"
+SLICE_ATTRIBUTES: tuple[str, ...] = (*ATTRIBUTES, AGE_BRACKET)
+
+# Reported for every run (the issue's examples plus the other census headline attributes).
+DEFAULT_SLICE_ATTRIBUTES: tuple[str, ...] = (
+    AGE_BRACKET,
+    "sex",
+    "race",
+    "political views",
+    "ideology",
+    "religion",
+    "education",
+)
+
+_CLAUSE = re.compile(r"^(?P<attribute>[^=!]+?)\s*(?P<op>!=|=)\s*(?P<value>.*)$")
+
+Operator = Literal["=", "!="]
+
+
+@dataclass(frozen=True)
+class SliceClause:
+    attribute: str
+    op: Operator
+    value: str
+
+    def expr(self) -> pl.Expr:
+        column = pl.col(self.attribute).cast(pl.String).str.strip_chars().str.to_lowercase()
+        target = self.value.strip().lower()
+        return column.eq_missing(target) if self.op == "=" else column.ne_missing(target)
+
+    def __str__(self) -> str:
+        return f"{self.attribute}{self.op}{self.value}"
+
+
+@dataclass(frozen=True)
+class SliceFilter:
+    """A user-defined intersection of attribute conditions."""
+
+    text: str
+    clauses: tuple[SliceClause, ...]
+
+    @property
+    def label(self) -> str:
+        return " & ".join(str(c) for c in self.clauses)
+
+    def expr(self) -> pl.Expr:
+        expression = self.clauses[0].expr()
+        for clause in self.clauses[1:]:
+            expression = expression & clause.expr()
+        return expression
+
+
+def _canonical_attribute(name: str) -> str | None:
+    folded = " ".join(name.split()).casefold()
+    for attribute in SLICE_ATTRIBUTES:
+        if attribute.casefold() == folded:
+            return attribute
+    return None
+
+
+def parse_slice(text: str) -> SliceFilter:
+    """Parse one --slice value; a clear error names the bad clause or unknown attribute."""
+    if not text.strip():
+        raise InputError('--slice: empty filter (use e.g. "sex=Female & religion=Catholic")')
+    clauses: list[SliceClause] = []
+    for raw in text.split("&"):
+        part = raw.strip()
+        match = _CLAUSE.match(part)
+        if not part or match is None:
+            raise InputError(
+                f"--slice '{text}': malformed clause '{part}' (expected ATTRIBUTE=VALUE or "
+                "ATTRIBUTE!=VALUE, joined by &)"
+            )
+        attribute = _canonical_attribute(match["attribute"])
+        if attribute is None:
+            raise InputError(
+                f"--slice '{text}': unknown attribute '{match['attribute'].strip()}' "
+                f"(known: {', '.join(SLICE_ATTRIBUTES)})"
+            )
+        value = match["value"].strip()
+        if not value:
+            raise InputError(f"--slice '{text}': clause '{part}' has no value")
+        op: Operator = "!=" if match["op"] == "!=" else "="
+        clauses.append(SliceClause(attribute, op, value))
+    return SliceFilter(text=text, clauses=tuple(clauses))
+
+
+def age_bracket_expr() -> pl.Expr:
+    """Census age bracket of the `age` column (the brackets of the census comparison)."""
+    age = pl.col("age").cast(pl.Int64, strict=False)
+    expression = pl.lit(None, dtype=pl.String)
+    for lo, hi, label in reversed(AGE_BRACKETS):
+        expression = pl.when(age.is_between(lo, hi)).then(pl.lit(label)).otherwise(expression)
+    return expression.alias(AGE_BRACKET)
+
+
+def with_age_bracket(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(age_bracket_expr()) if "age" in frame.columns else frame

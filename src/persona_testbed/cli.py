@@ -17,14 +17,10 @@ from persona_testbed.cli_options import (
     DEFAULT_MODEL_SPEC,
     BaseUrlOption,
     CacheOption,
-    ConcurrencyOption,
-    MaxCostOption,
+    ClientOptions,
     ModelOption,
-    NoCacheOption,
-    PricesOption,
-    ProgressOption,
-    TimeoutOption,
     make_settings,
+    with_client_options,
 )
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, ResponseCache, list_models
@@ -76,33 +72,17 @@ def models(base_url: BaseUrlOption = None) -> None:
 
 
 @app.command()
+@with_client_options
 def complete(
     input: Annotated[Path, typer.Option("--input", help="JSONL, one chat request per line")],
     output: Annotated[Path, typer.Option("--output", help="JSONL results, in input order")],
     model: ModelOption = DEFAULT_MODEL_SPEC,
-    base_url: BaseUrlOption = None,
-    concurrency: ConcurrencyOption = 8,
-    cache: CacheOption = None,
-    no_cache: NoCacheOption = False,
-    max_cost: MaxCostOption = None,
-    prices: PricesOption = None,
-    timeout: TimeoutOption = 120.0,
-    progress: ProgressOption = True,
+    client_options: ClientOptions = ClientOptions(),
 ) -> None:
     """Run a JSONL file of chat requests (cached, resumable, concurrent)."""
     from persona_testbed.llm.batch import run_batch
 
-    settings = make_settings(
-        base_url=base_url,
-        concurrency=concurrency,
-        cache=cache,
-        no_cache=no_cache,
-        max_cost=max_cost,
-        prices=prices,
-        timeout=timeout,
-        progress=progress,
-    )
-    client = LLMClient.from_spec(model, settings)
+    client = LLMClient.from_spec(model, client_options.settings())
     try:
         count = run_batch(client, input, output)
     finally:
@@ -136,33 +116,6 @@ def cache_clear(
     removed = store.clear(model)
     store.close()
     out.print(f"removed {removed} cached responses from {settings.cache_path}")
-
-
-@app.command()
-def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="run directory to write")] = Path(
-        "demo-out"
-    ),
-    model: ModelOption = DEFAULT_MODEL_SPEC,
-    base_url: BaseUrlOption = None,
-    cache: CacheOption = None,
-    progress: ProgressOption = True,
-    personas: Annotated[int, typer.Option("--personas", min=1, help="population size")] = 20,
-    force: Annotated[bool, typer.Option("--force", help="overwrite a different config")] = False,
-) -> None:
-    """Run the pipeline end to end on bundled data (embedded model by default)."""
-    from persona_testbed.demo import run_demo
-
-    settings = make_settings(base_url=base_url, cache=cache, progress=progress)
-    result = run_demo(out_dir, model, settings, n_personas=personas, force=force)
-    out.print(f"personas: {result.personas} (census comparison: {result.out}/census_compare.md)")
-    out.print(f"role-play persona:\n{result.persona_text}")
-    out.print(f"role-play reply: {result.reply.strip()[:200]}")
-    out.print(f"P(persona prefers the first answer, both orders) = {result.prefers_first:.3f}")
-    print_usage(result.usage)
-    out.print(
-        f"demo output: {result.out.resolve()} (manifest: {result.out.resolve()}/manifest.json)"
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

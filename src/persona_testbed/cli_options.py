@@ -1,13 +1,18 @@
-"""Options shared by every command that calls a model, and how they become ClientSettings."""
+"""Options shared by the commands, and how the client options become ClientSettings."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from persona_testbed.llm import DEFAULT_MODEL, ClientSettings, PriceTable
+from persona_testbed.llm import DEFAULT_MODEL, ClientSettings, LLMClient, PriceTable
 
 ModelOption = Annotated[
     str,
@@ -38,6 +43,10 @@ PricesOption = Annotated[
 ]
 TimeoutOption = Annotated[float, typer.Option("--timeout", help="per-request timeout (s)")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="progress bar")]
+SeedOption = Annotated[int, typer.Option("--seed", min=0, help="the one seed of every draw")]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="overwrite outputs made with a different config")
+]
 
 DEFAULT_MODEL_SPEC = DEFAULT_MODEL
 
@@ -67,3 +76,82 @@ def make_settings(
     elif cache is not None:
         settings.cache_path = cache
     return settings
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientOptions:
+    """The model-client options of one command line (`--base-url` ... `--progress`)."""
+
+    base_url: str | None = None
+    concurrency: int = 8
+    cache: Path | None = None
+    no_cache: bool = False
+    max_cost: float | None = None
+    prices: Path | None = None
+    timeout: float = 120.0
+    progress: bool = True
+
+    def settings(self) -> ClientSettings:
+        return make_settings(**dataclasses.asdict(self))
+
+
+# The command-line declaration of each ClientOptions field, in the order the help lists them.
+CLIENT_OPTIONS: dict[str, object] = {
+    "base_url": BaseUrlOption,
+    "concurrency": ConcurrencyOption,
+    "cache": CacheOption,
+    "no_cache": NoCacheOption,
+    "max_cost": MaxCostOption,
+    "prices": PricesOption,
+    "timeout": TimeoutOption,
+    "progress": ProgressOption,
+}
+
+
+def with_client_options(
+    command: Callable[..., None], *, omit: Iterable[str] = ()
+) -> Callable[..., None]:
+    """`command` for Typer: its `client_options: ClientOptions` parameter becomes the client
+    options (all but `omit`, which keep their defaults), declared one by one in its place."""
+    signature = inspect.signature(command, eval_str=True)
+    skipped = set(omit)
+    options = [
+        inspect.Parameter(
+            field.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=field.default,
+            annotation=CLIENT_OPTIONS[field.name],
+        )
+        for field in dataclasses.fields(ClientOptions)
+        if field.name not in skipped
+    ]
+    if "client_options" not in signature.parameters:
+        raise TypeError(f"{command.__name__} has no `client_options` parameter")
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        parameters.extend(options if parameter.name == "client_options" else [parameter])
+    names = {option.name for option in options}
+
+    @functools.wraps(command)
+    def typer_command(**values: Any) -> None:
+        chosen = {name: values.pop(name) for name in names}
+        command(**values, client_options=ClientOptions(**chosen))
+
+    typer_command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    typer_command.__annotations__ = {p.name: p.annotation for p in parameters}
+    return typer_command
+
+
+@contextmanager
+def open_clients(specs: Iterable[str], settings: ClientSettings) -> Iterator[dict[str, LLMClient]]:
+    """One client per distinct spec (a bad spec fails before anything is written); all are
+    closed on the way out."""
+    clients: dict[str, LLMClient] = {}
+    try:
+        for spec in specs:
+            if spec not in clients:
+                clients[spec] = LLMClient.from_spec(spec, settings)
+        yield clients
+    finally:
+        for client in clients.values():
+            client.close()

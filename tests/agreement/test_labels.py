@@ -90,3 +90,20 @@ def test_default_majority_is_more_than_half() -> None:
     assert result.labels.select("item_id", "label").rows() == [("i1", "B")]
     with pytest.raises(InputError, match="must be at least 1"):
         majority_vote(_labels(rows), threshold=0)
+
+
+def test_majority_carries_per_item_columns() -> None:
+    rows = [("h0", "p1", "i1", "B"), ("h1", "p1", "i1", "B"), ("h0", "p1", "i2", "A")]
+    labels = _labels(rows).with_columns(("Q " + pl.col("item_id")).alias("question"))
+    result = majority_vote(labels, threshold=1, carry=["question"])
+    assert result.labels.columns[:5] == [
+        "annotator",
+        "annotator_kind",
+        "persona_id",
+        "item_id",
+        "question",
+    ]
+    assert result.labels.select("item_id", "question", "label").rows() == [
+        ("i1", "Q i1", "B"),
+        ("i2", "Q i2", "A"),
+    ]

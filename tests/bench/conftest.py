@@ -122,3 +122,16 @@ def marker_judge(request: ChatRequest) -> str | tuple[str, dict[str, float]]:
         flagged = "as a " in answer_of(request)
         return ("Yes", {"Yes": 0.9, "No": 0.1}) if flagged else ("No", {"Yes": 0.1, "No": 0.9})
     return verdict(needs_revision=MARK not in answer_of(request))
+
+
+def clients_for(
+    tmp_path: Path,
+    model: Callable[[ChatRequest], Any],
+    judge: Callable[[ChatRequest], Any] = marker_judge,
+) -> dict[str, LLMClient]:
+    """Scripted clients for `BenchConfig(models=("m",), judge="j")`, sharing one cache."""
+    cache = tmp_path / "cache.sqlite"
+    return {
+        "m": scripted_client(model, "scripted:model", cache),
+        "j": scripted_client(judge, "scripted:judge", cache),
+    }

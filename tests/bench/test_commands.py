@@ -9,15 +9,17 @@ from pathlib import Path
 import polars as pl
 import pytest
 import typer
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from persona_testbed.bench.commands import bench, register
+from persona_testbed.cli_options import ClientOptions
 from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.llm.loopback import LoopbackServer
 from persona_testbed.run import RunDir
 
 
-def make_app() -> typer.Typer:
+def run_bench(run: RunDir, *options: str) -> Result:
+    """`persona bench --run RUN OPTIONS...` through Typer."""
     app = typer.Typer()
     register(app)
 
@@ -25,30 +27,16 @@ def make_app() -> typer.Typer:
     def main() -> None:
         """Keep `bench` a named sub-command."""
 
-    return app
+    args = ["bench", "--run", str(run.path), *options]
+    return CliRunner().invoke(app, args, catch_exceptions=False)
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(make_run: Callable[..., RunDir]) -> None:
     run = make_run(n_personas=5, n_prompts=4)
-    result = CliRunner().invoke(
-        make_app(),
-        [
-            "bench",
-            "--run",
-            str(run.path),
-            "--model",
-            "openai:gpt-4o-mini",
-            "--judge",
-            "openai:gpt-4o",
-            "--methods",
-            "persona,persona-summary",
-            "--n",
-            "6",
-            "--k",
-            "3",
-            "--dry-run",
-        ],
-        catch_exceptions=False,
+    result = run_bench(
+        run,
+        *("--model", "openai:gpt-4o-mini", "--judge", "openai:gpt-4o"),
+        *("--methods", "persona,persona-summary", "--n", "6", "--k", "3", "--dry-run"),
     )
     assert result.exit_code == 0, result.output
     out = result.output
@@ -81,31 +69,12 @@ def test_bench_runs_against_an_openai_compatible_endpoint(
                 },
             ]
         )
-        result = CliRunner().invoke(
-            make_app(),
-            [
-                "bench",
-                "--run",
-                str(run.path),
-                "--model",
-                "openai:loopback",
-                "--judge",
-                "openai:loopback-judge",
-                "--base-url",
-                server.base_url,
-                "--methods",
-                "no-persona,persona-cot",
-                "--n",
-                "3",
-                "--k",
-                "2",
-                "--slice",
-                "sex=Female",
-                "--cache",
-                str(tmp_path / "cache.sqlite"),
-                "--no-progress",
-            ],
-            catch_exceptions=False,
+        result = run_bench(
+            run,
+            *("--model", "openai:loopback", "--judge", "openai:loopback-judge"),
+            *("--base-url", server.base_url, "--methods", "no-persona,persona-cot"),
+            *("--n", "3", "--k", "2", "--slice", "sex=Female"),
+            *("--cache", str(tmp_path / "cache.sqlite"), "--no-progress"),
         )
     assert result.exit_code == 0, result.output
     assert "openai:loopback" in result.output and "1.000 [1.000, 1.000]" in result.output
@@ -148,5 +117,9 @@ def test_missing_run_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"personas\.parquet: not found"):
         bench(run=tmp_path / "nowhere", dry_run=True)
     with pytest.raises(InputError, match=r"personas\.parquet: not found"):
-        bench(run=tmp_path / "nowhere", model=["openai:x"], base_url="http://127.0.0.1:9/v1")
+        bench(
+            run=tmp_path / "nowhere",
+            model=["openai:x"],
+            client_options=ClientOptions(base_url="http://127.0.0.1:9/v1"),
+        )
     assert not (tmp_path / "nowhere").exists()

@@ -12,7 +12,7 @@ from persona_testbed.bench import BenchConfig, Method, run_bench_stage
 from persona_testbed.llm import ChatRequest, Message
 from persona_testbed.run import RunDir
 
-from .conftest import MARK, draw, marker_judge, scripted_client, shown_attribute
+from .conftest import MARK, clients_for, draw, marker_judge, shown_attribute
 
 inspect_ai = pytest.importorskip("inspect_ai")
 # inspect's own retry setup warns about a tenacity parameter; not ours to fix.
@@ -64,11 +64,7 @@ def test_inspect_accuracy_equals_bench_accuracy(
     method: Method, make_run: Callable[..., RunDir], tmp_path: Path
 ) -> None:
     run = make_run(n_personas=8, n_prompts=3)
-    cache = tmp_path / "cache.sqlite"
-    clients = {
-        "m": scripted_client(answer_script, "scripted:model", cache),
-        "j": scripted_client(judge_script, "scripted:judge", cache),
-    }
+    clients = clients_for(tmp_path, answer_script, judge_script)
     config = BenchConfig(models=("m",), judge="j", methods=(method,), n=16, seed=4)
     ours = run_bench_stage(run, config, clients=clients).metrics[0]
 
@@ -92,11 +88,7 @@ def test_inspect_epochs_give_the_pooled_accuracy_of_k_samples(
     make_run: Callable[..., RunDir], tmp_path: Path
 ) -> None:
     run = make_run(n_personas=8, n_prompts=3)
-    cache = tmp_path / "cache.sqlite"
-    clients = {
-        "m": scripted_client(answer_script, "scripted:model", cache),
-        "j": scripted_client(judge_script, "scripted:judge", cache),
-    }
+    clients = clients_for(tmp_path, answer_script, judge_script)
     config = BenchConfig(models=("m",), judge="j", methods=(Method.PERSONA,), n=10, k=2)
     ours = run_bench_stage(run, config, clients=clients).metrics[0]
     (log,) = inspect_eval(

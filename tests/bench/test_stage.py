@@ -19,10 +19,10 @@ from persona_testbed.bench.stage import (
     SUMMARY,
 )
 from persona_testbed.errors import ConfigMismatchError, InputError
-from persona_testbed.llm import ChatRequest, LLMClient
+from persona_testbed.llm import ChatRequest
 from persona_testbed.run import RunDir
 
-from .conftest import MARK, draw, marker_judge, scripted_client, shown_attribute
+from .conftest import MARK, clients_for, draw, marker_judge, scripted_client, shown_attribute
 
 PLANTED_RATE = 0.6  # P(marker) per sample for Female personas; 0 for everyone else
 
@@ -38,14 +38,6 @@ def planted_model(request: ChatRequest) -> str:
     if "Reasoning:" in system:
         return f"Reasoning: as a {sex} they care.\nAnswer: {answer}"
     return answer
-
-
-def clients_for(tmp_path: Path, model: Callable[[ChatRequest], str]) -> dict[str, LLMClient]:
-    cache = tmp_path / "cache.sqlite"
-    return {
-        "m": scripted_client(model, "scripted:model", cache),
-        "j": scripted_client(marker_judge, "scripted:judge", cache),
-    }
 
 
 def covers(low: float | None, high: float | None, value: float) -> bool:
@@ -142,11 +134,7 @@ def test_malformed_verdicts_are_recorded_and_excluded(
         return marker_judge(request)
 
     run = make_run(n_personas=6, n_prompts=3)
-    cache = tmp_path / "cache.sqlite"
-    clients = {
-        "m": scripted_client(model, "scripted:model", cache),
-        "j": scripted_client(judge, "scripted:judge", cache),
-    }
+    clients = clients_for(tmp_path, model, judge)
     config = BenchConfig(models=("m",), judge="j", methods=(Method.PERSONA,), n=18, k=2)
     result = run_bench_stage(run, config, clients=clients)
     samples = pl.read_parquet(run.file(SAMPLES))

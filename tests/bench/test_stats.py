@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from persona_testbed.bench.stats import Floats, bootstrap_mean, bootstrap_paired, bootstrap_rate
+from persona_testbed.bench.stats import bootstrap_mean, bootstrap_paired, bootstrap_rate
+from persona_testbed.resampling import Floats
 
 
 def rng(seed: int = 0) -> np.random.Generator:

@@ -72,3 +72,33 @@ def test_paper_dry_run_prints_the_paper_scale_plan(capsys: pytest.CaptureFixture
     assert main(["run", str(REPO / "configs" / "paper.yaml"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "317,200 pairs" in out and "1,586" in out and "nothing was called" in out
+
+
+def test_agreement_section_is_strict_and_gets_the_shared_model(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: openai:m\nseed: 3\nagreement:\n  loo:\n    pairz: 3\n")
+    with pytest.raises(InputError, match=r":5: agreement\.loo\.pairz: unknown key"):
+        load_yaml_model(path, RunConfig)
+    config = RunConfig.model_validate(
+        {"model": "openai:m", "seed": 3, "agreement": {"models": {"annotators": ["a:x", "a:y"]}}}
+    )
+    assert config.agreement.loo is not None
+    assert (config.agreement.loo.model, config.agreement.loo.seed) == ("openai:m", 3)
+    assert config.agreement.models is not None and config.agreement.models.seed == 3
+    assert config.agreement.stage_names() == ("agreement-loo", "agreement-models")
+    assert {"a:x", "a:y"} <= set(config.models())
+    without_loo = RunConfig.model_validate({"agreement": {"loo": None}})
+    assert without_loo.agreement.stage_names() == ()
+
+
+def test_agreement_models_needs_two_annotators_or_humans(tmp_path: Path) -> None:
+    path = write(tmp_path, "agreement:\n  models:\n    annotators: [openai:a]\n")
+    with pytest.raises(InputError, match="two annotator models, or human labels"):
+        load_yaml_model(path, RunConfig)
+
+
+def test_dry_run_plans_the_agreement_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(REPO / "configs" / "demo.yaml"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "LOO critique + revision" in out and "2 attributes x 3 pairs x 3 questions" in out
+    # Two annotators in the model-agreement study, each labelling in both option orders.
+    assert out.count("role-play labels (both orders)") == 3

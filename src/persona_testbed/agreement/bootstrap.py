@@ -20,11 +20,10 @@ from persona_testbed.agreement.statistics import (
     UndefinedPolicy,
     kappa_from_table,
 )
+from persona_testbed.resampling import Floats, central_interval, draw_clusters
 
 RESAMPLES = 1000
 LEVEL = 0.95
-
-Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -56,14 +55,12 @@ def percentile_interval(draws: Floats, level: float = LEVEL) -> tuple[float | No
     finite = draws[np.isfinite(draws)]
     if finite.size == 0:
         return None, None
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(finite, [tail, 1.0 - tail])
-    return float(low), float(high)
+    return central_interval(finite, level)
 
 
 def resample_weights(clusters: int, rng: np.random.Generator, resamples: int) -> Counts:
     """resamples x clusters: how many times each cluster is drawn in each resample."""
-    draws = rng.integers(0, clusters, size=(resamples, clusters))
+    draws = draw_clusters(clusters, rng, resamples)
     return np.stack([np.bincount(row, minlength=clusters) for row in draws]).astype(np.int64)
 
 
@@ -79,7 +76,7 @@ def bootstrap_mean(
     finite = array[np.isfinite(array)]
     if finite.size == 0:
         return Estimate(None, None, None, 0, 0)
-    draws = finite[rng.integers(0, finite.size, size=(resamples, finite.size))].mean(axis=1)
+    draws = finite[draw_clusters(finite.size, rng, resamples)].mean(axis=1)
     low, high = percentile_interval(draws, level) if finite.size > 1 else (None, None)
     return Estimate(float(finite.mean()), low, high, int(finite.size), int(finite.size))
 

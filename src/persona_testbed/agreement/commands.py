@@ -3,8 +3,6 @@ call the stage, print a summary."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -18,27 +16,18 @@ from persona_testbed.agreement.loo_stage import RefineFor
 from persona_testbed.agreement.statistics import UndefinedPolicy
 from persona_testbed.cli_options import (
     DEFAULT_MODEL_SPEC,
-    BaseUrlOption,
-    CacheOption,
-    ConcurrencyOption,
-    MaxCostOption,
+    ClientOptions,
+    ForceOption,
     ModelOption,
-    NoCacheOption,
-    PricesOption,
-    ProgressOption,
-    TimeoutOption,
-    make_settings,
+    SeedOption,
+    open_clients,
+    with_client_options,
 )
 from persona_testbed.errors import PersonaError
-from persona_testbed.llm import ClientSettings, LLMClient
 
 console = Console(soft_wrap=True)
 
 RunOption = Annotated[Path, typer.Option("--run", help="run directory (from the earlier stages)")]
-SeedOption = Annotated[int, typer.Option("--seed", min=0, help="the one seed of every draw")]
-ForceOption = Annotated[
-    bool, typer.Option("--force", help="overwrite outputs made with a different config")
-]
 TemplatesOption = Annotated[
     str,
     typer.Option(
@@ -88,20 +77,6 @@ def _config_error(exc: ValidationError) -> PersonaError:
     return PersonaError(f"{where + ': ' if where else ''}{first['msg']}")
 
 
-@contextmanager
-def _clients(specs: Sequence[str], settings: ClientSettings) -> Iterator[dict[str, LLMClient]]:
-    """One client per distinct spec (a bad spec fails before anything is written)."""
-    clients: dict[str, LLMClient] = {}
-    try:
-        for spec in specs:
-            if spec not in clients:
-                clients[spec] = LLMClient.from_spec(spec, settings)
-        yield clients
-    finally:
-        for client in clients.values():
-            client.close()
-
-
 def loo(
     run: RunOption,
     attributes: Annotated[
@@ -146,14 +121,7 @@ def loo(
     resamples: ResamplesOption = RESAMPLES,
     seed: SeedOption = 0,
     model: ModelOption = DEFAULT_MODEL_SPEC,
-    base_url: BaseUrlOption = None,
-    concurrency: ConcurrencyOption = 8,
-    cache: CacheOption = None,
-    no_cache: NoCacheOption = False,
-    max_cost: MaxCostOption = None,
-    prices: PricesOption = None,
-    timeout: TimeoutOption = 120.0,
-    progress: ProgressOption = True,
+    client_options: ClientOptions = ClientOptions(),
     force: ForceOption = False,
 ) -> None:
     """Leave-one-out attribute influence (paper §4.1, Fig. 5)."""
@@ -186,18 +154,9 @@ def loo(
         )
     except ValidationError as exc:
         raise _config_error(exc) from None
-    settings = make_settings(
-        base_url=base_url,
-        concurrency=concurrency,
-        cache=cache,
-        no_cache=no_cache,
-        max_cost=max_cost,
-        prices=prices,
-        timeout=timeout,
-        progress=progress,
-    )
+    settings = client_options.settings()
     run_dir = RunDir.open(run)
-    with _clients([model, *config.annotator_specs], settings) as clients:
+    with open_clients([model, *config.annotator_specs], settings) as clients:
         result = run_loo_stage(
             run_dir,
             config,
@@ -246,14 +205,7 @@ def models(
     undefined_kappa: UndefinedOption = "one",
     resamples: ResamplesOption = RESAMPLES,
     seed: SeedOption = 0,
-    base_url: BaseUrlOption = None,
-    concurrency: ConcurrencyOption = 8,
-    cache: CacheOption = None,
-    no_cache: NoCacheOption = False,
-    max_cost: MaxCostOption = None,
-    prices: PricesOption = None,
-    timeout: TimeoutOption = 120.0,
-    progress: ProgressOption = True,
+    client_options: ClientOptions = ClientOptions(),
     force: ForceOption = False,
 ) -> None:
     """Model-vs-model and human-vs-model agreement (paper §4.2, Fig. 6-9)."""
@@ -276,18 +228,9 @@ def models(
         )
     except ValidationError as exc:
         raise _config_error(exc) from None
-    settings = make_settings(
-        base_url=base_url,
-        concurrency=concurrency,
-        cache=cache,
-        no_cache=no_cache,
-        max_cost=max_cost,
-        prices=prices,
-        timeout=timeout,
-        progress=progress,
-    )
+    settings = client_options.settings()
     run_dir = RunDir.open(run)
-    with _clients(config.annotators, settings) as clients:
+    with open_clients(config.annotators, settings) as clients:
         result = run_models_stage(run_dir, config, clients=clients, force=force)
     agreement = result.agreement
     console.print(
@@ -324,6 +267,6 @@ def register(app: typer.Typer) -> None:
         help="Agreement studies: leave-one-out influence, model/human agreement.",
         no_args_is_help=True,
     )
-    agreement_app.command("loo")(loo)
-    agreement_app.command("models")(models)
+    agreement_app.command("loo")(with_client_options(loo))
+    agreement_app.command("models")(with_client_options(models))
     app.add_typer(agreement_app, name="agreement")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +33,8 @@ from persona_testbed.agreement.labels import (
     majority_vote,
     validate_labels,
 )
-from persona_testbed.agreement.seeding import child_rng
 from persona_testbed.agreement.statistics import (
+    Agreement,
     UndefinedPolicy,
     cohen_kappa,
     contingency_table,
@@ -42,6 +42,7 @@ from persona_testbed.agreement.statistics import (
     krippendorff_alpha,
 )
 from persona_testbed.errors import InputError
+from persona_testbed.seeding import child_rng
 
 PAIR_SCHEMA: dict[str, type[pl.DataType]] = {
     "annotator_1": pl.String,
@@ -162,6 +163,18 @@ def _pair_labels(labels: pl.DataFrame, first: str, second: str) -> pl.DataFrame:
     return one.join(two, on=keys, how="inner").sort(keys)
 
 
+def _persona_row(persona_id: Any, first: str, second: str, kappa: Agreement) -> dict[str, Any]:
+    """One row of PERSONA_SCHEMA: the kappa of two annotators on one persona's items."""
+    return {
+        "persona_id": persona_id,
+        "annotator_1": first,
+        "annotator_2": second,
+        "kappa": kappa.value,
+        "degenerate": kappa.degenerate,
+        "n_items": kappa.n_items,
+    }
+
+
 def _compare_pair(
     labels: pl.DataFrame, first: str, second: str, settings: AgreementSettings
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -173,16 +186,7 @@ def _compare_pair(
     for (persona_id,), group in joined.group_by("persona_id", maintain_order=True):
         g1, g2 = group["l1"].to_list(), group["l2"].to_list()
         kappa = cohen_kappa(g1, g2, undefined=settings.undefined)
-        personas.append(
-            {
-                "persona_id": persona_id,
-                "annotator_1": first,
-                "annotator_2": second,
-                "kappa": kappa.value,
-                "degenerate": kappa.degenerate,
-                "n_items": kappa.n_items,
-            }
-        )
+        personas.append(_persona_row(persona_id, first, second, kappa))
         tables.append(contingency_table(g1, g2))
     stacked = np.stack(tables) if tables else np.zeros((0, 2, 2), dtype=np.int64)
     pooled = bootstrap_cohen_kappa(
@@ -232,25 +236,19 @@ def _multi_rater(
     labels: pl.DataFrame, purpose: str, settings: AgreementSettings
 ) -> tuple[Estimate, Estimate]:
     counts, clusters = _item_counts(labels)
-    fleiss = bootstrap_item_counts(
-        counts,
-        clusters,
-        fleiss_kappa,
-        child_rng(settings.seed, "bootstrap-fleiss", purpose),
-        undefined=settings.undefined,
-        resamples=settings.resamples,
-        level=settings.level,
-    )
-    alpha = bootstrap_item_counts(
-        counts,
-        clusters,
-        krippendorff_alpha,
-        child_rng(settings.seed, "bootstrap-alpha", purpose),
-        undefined=settings.undefined,
-        resamples=settings.resamples,
-        level=settings.level,
-    )
-    return fleiss, alpha
+
+    def estimate(name: str, which: Callable[..., Agreement]) -> Estimate:
+        return bootstrap_item_counts(
+            counts,
+            clusters,
+            which,
+            child_rng(settings.seed, f"bootstrap-{name}", purpose),
+            undefined=settings.undefined,
+            resamples=settings.resamples,
+            level=settings.level,
+        )
+
+    return estimate("fleiss", fleiss_kappa), estimate("alpha", krippendorff_alpha)
 
 
 def _human_agreement(
@@ -266,16 +264,7 @@ def _human_agreement(
             kappa = cohen_kappa(
                 joined["l1"].to_list(), joined["l2"].to_list(), undefined=settings.undefined
             )
-            rows.append(
-                {
-                    "persona_id": persona_id,
-                    "annotator_1": first,
-                    "annotator_2": second,
-                    "kappa": kappa.value,
-                    "degenerate": kappa.degenerate,
-                    "n_items": kappa.n_items,
-                }
-            )
+            rows.append(_persona_row(persona_id, first, second, kappa))
             if kappa.defined:
                 values.append(kappa.value)
         if values:

@@ -13,9 +13,9 @@ from pathlib import Path
 import polars as pl
 
 from persona_testbed.agreement.annotator import ITEM_COLUMNS
-from persona_testbed.agreement.seeding import child_rng
 from persona_testbed.census.persona import Persona
 from persona_testbed.errors import InputError
+from persona_testbed.seeding import child_rng
 
 PREFERENCE_COLUMNS = ("pair_id", "persona_id", "prompt", "chosen", "rejected")
 

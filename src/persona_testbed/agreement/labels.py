@@ -7,6 +7,7 @@ Human labels arrive in the annotation app's export schema (CSV or Parquet); only
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,13 +103,18 @@ class Majority:
     items_with_majority: int
 
 
-def majority_vote(labels: pl.DataFrame, threshold: int | None = None) -> Majority:
+def majority_vote(
+    labels: pl.DataFrame, threshold: int | None = None, *, carry: Sequence[str] = ()
+) -> Majority:
     """Per (persona, item), the label chosen by at least `threshold` annotators and by strictly
     more than chose the other; with no threshold, by more than half of them. Items without a
-    majority (ties, too few votes) get no majority label. Same rule as the annotation app."""
+    majority (ties, too few votes) get no majority label. The annotation app exports its
+    majorities with this rule.
+
+    `carry` names columns with one value per item (e.g. `question`) to keep in the rows."""
     if threshold is not None and threshold < 1:
         raise InputError(f"majority threshold {threshold}: must be at least 1")
-    votes = labels.group_by("persona_id", "item_id", maintain_order=True).agg(
+    votes = labels.group_by("persona_id", "item_id", *carry, maintain_order=True).agg(
         pl.len().alias("votes"),
         (pl.col("label") == "A").sum().alias("votes_a"),
         (pl.col("label") == "B").sum().alias("votes_b"),
@@ -130,6 +136,7 @@ def majority_vote(labels: pl.DataFrame, threshold: int | None = None) -> Majorit
             pl.lit(MAJORITY).alias("annotator_kind"),
             "persona_id",
             "item_id",
+            *carry,
             "label",
             pl.col("votes").cast(pl.Int64),
             pl.col("votes_a").cast(pl.Int64),

@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 
 from persona_testbed.agreement.bootstrap import LEVEL, RESAMPLES, bootstrap_mean
-from persona_testbed.agreement.seeding import child_rng
 from persona_testbed.agreement.statistics import UndefinedPolicy, cohen_kappa
+from persona_testbed.seeding import child_rng
 
 WITHOUT = "without"  # the annotator role-playing P
 WITH = "with"  # the annotator role-playing P+a

@@ -15,9 +15,9 @@ from typing import Any
 
 import polars as pl
 
-from persona_testbed.agreement.seeding import child_rng
 from persona_testbed.census.persona import ATTRIBUTES, Persona
 from persona_testbed.errors import InputError
+from persona_testbed.seeding import child_rng
 
 CONTEXT_SIZE = 3
 

@@ -19,12 +19,11 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from persona_testbed.agreement.annotator import DEFAULT_THRESHOLD, judge
-from persona_testbed.agreement.bootstrap import LEVEL, RESAMPLES
+from persona_testbed.agreement.annotator import judge
+from persona_testbed.agreement.config import AgreementConfig, check_annotators
 from persona_testbed.agreement.dpf import (
-    DEFAULT_TEMPLATES,
     GenerationSettings,
     TemplateSet,
     generate_base_answers,
@@ -49,7 +48,6 @@ from persona_testbed.agreement.loo_personas import (
 )
 from persona_testbed.agreement.plots import loo_boxplot
 from persona_testbed.agreement.questions import file_questions, run_questions, sample_questions
-from persona_testbed.agreement.statistics import UndefinedPolicy
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import LLMClient, ModelUsage
 from persona_testbed.llm.specs import DEFAULT_MODEL
@@ -74,10 +72,8 @@ REFINED_FOR_TEXT: dict[str, str] = {
 }
 
 
-class LooConfig(BaseModel):
+class LooConfig(AgreementConfig):
     """Everything that decides the LOO outputs (recorded in the manifest)."""
-
-    model_config = ConfigDict(frozen=True)
 
     attributes: list[str] | None = Field(None, description="attribute names (default: sample)")
     n_attributes: int | None = Field(None, ge=1, description="seeded sample size (None: all)")
@@ -87,22 +83,15 @@ class LooConfig(BaseModel):
     questions_file: Path | None = None
     model: str = Field(DEFAULT_MODEL, description="model for base answers, critique, revision")
     annotators: list[str] = Field(default_factory=list, description="default: [model]")
-    templates: str = DEFAULT_TEMPLATES
     refine_for: RefineFor = "original"
     max_tokens: int = Field(256, ge=1, description="per base answer, critique and revision")
     temperature: float = Field(0.7, ge=0.0)
-    threshold: float = Field(DEFAULT_THRESHOLD, gt=0.0, lt=1.0)
-    undefined_kappa: UndefinedPolicy = "one"
-    resamples: int = Field(RESAMPLES, ge=0)
-    level: float = Field(LEVEL, gt=0.0, lt=1.0)
-    seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _one_way_to_pick_attributes(self) -> LooConfig:
         if self.attributes and self.n_attributes is not None:
             raise ValueError("give attribute names or a number of attributes, not both")
-        if len(set(self.annotators)) != len(self.annotators):
-            raise ValueError("an annotator model is listed twice")
+        check_annotators(self.annotators)
         return self
 
     @property

@@ -5,18 +5,19 @@ persona), Fleiss' kappa and Krippendorff's alpha, human majority votes and the h
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from persona_testbed.agreement.annotator import DEFAULT_THRESHOLD, label_items
-from persona_testbed.agreement.bootstrap import LEVEL, RESAMPLES
+from persona_testbed.agreement.annotator import label_items
 from persona_testbed.agreement.compare import AgreementResult, compare_annotators
-from persona_testbed.agreement.dpf import DEFAULT_TEMPLATES, load_templates
+from persona_testbed.agreement.config import AgreementConfig, check_annotators
+from persona_testbed.agreement.dpf import load_templates
 from persona_testbed.agreement.items import (
     items_for_humans,
     persona_texts,
@@ -25,7 +26,6 @@ from persona_testbed.agreement.items import (
 )
 from persona_testbed.agreement.labels import HUMAN, MAJORITY_ANNOTATOR, read_labels
 from persona_testbed.agreement.plots import kappa_heatmap, kappa_histograms, short_name
-from persona_testbed.agreement.statistics import UndefinedPolicy
 from persona_testbed.errors import InputError
 from persona_testbed.llm import LLMClient
 from persona_testbed.run import RunDir
@@ -44,10 +44,8 @@ HUMANS_HISTOGRAMS_PNG = f"{OUT}/kappa_histograms_humans.png"
 SUMMARY_JSON = f"{OUT}/summary.json"
 
 
-class ModelsConfig(BaseModel):
+class ModelsConfig(AgreementConfig):
     """Everything that decides the model/human agreement outputs (recorded in the manifest)."""
-
-    model_config = ConfigDict(frozen=True)
 
     annotators: list[str] = Field(min_length=1, description="model specs that role-play")
     humans: Path | None = Field(None, description="human labels file (CSV or Parquet)")
@@ -55,17 +53,10 @@ class ModelsConfig(BaseModel):
     items: int | None = Field(None, ge=1, description="items per persona (None: all)")
     split: str | None = Field(None, description="only preference pairs of this split")
     majority: int | None = Field(None, ge=1, description="humans a majority label needs")
-    templates: str = DEFAULT_TEMPLATES
-    threshold: float = Field(DEFAULT_THRESHOLD, gt=0.0, lt=1.0)
-    undefined_kappa: UndefinedPolicy = "one"
-    resamples: int = Field(RESAMPLES, ge=0)
-    level: float = Field(LEVEL, gt=0.0, lt=1.0)
-    seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _enough_annotators(self) -> ModelsConfig:
-        if len(set(self.annotators)) != len(self.annotators):
-            raise ValueError("an annotator model is listed twice")
+        check_annotators(self.annotators)
         if self.humans is None and len(self.annotators) < 2:
             raise ValueError("model agreement needs two annotator models, or human labels")
         return self
@@ -110,6 +101,30 @@ def _items(run: RunDir, config: ModelsConfig) -> tuple[pl.DataFrame, pl.DataFram
     return items, humans
 
 
+def _heatmap(
+    names: list[str],
+    matrix: np.ndarray,
+    specs: Sequence[str],
+    title: str,
+    intervals: dict[tuple[str, str], tuple[float | None, float | None]],
+) -> Callable[[Path], None]:
+    return lambda tmp: kappa_heatmap(
+        names, matrix, Path(tmp), models=specs, title=title, intervals=intervals
+    )
+
+
+def _histograms(
+    panels: list[tuple[str, list[float]]], specs: Sequence[str], title: str
+) -> Callable[[Path], None]:
+    return lambda tmp: kappa_histograms(panels, Path(tmp), models=specs, title=title)
+
+
+def _persona_kappas(per_persona: pl.DataFrame, first: str, second: str) -> list[float]:
+    pair = (pl.col("annotator_1") == first) & (pl.col("annotator_2") == second)
+    kappas: list[float] = per_persona.filter(pair)["kappa"].to_list()
+    return kappas
+
+
 def _figures(
     agreement: AgreementResult, specs: Sequence[str], humans: bool
 ) -> dict[str, tuple[str, list[str], Any]]:
@@ -122,63 +137,36 @@ def _figures(
     }
     matrix = agreement.kappa_matrix()
     label = "paper Fig. 6" if humans else "paper Fig. 8"
-    figures[MATRIX_PNG] = (
-        label,
-        list(specs),
-        lambda tmp: kappa_heatmap(
-            names,
-            matrix,
-            Path(tmp),
-            models=specs,
-            title="Cohen's kappa between role-play annotators (pooled, 95% CI)",
-            intervals=intervals,
-        ),
-    )
+    title = "Cohen's kappa between role-play annotators (pooled, 95% CI)"
+    figures[MATRIX_PNG] = (label, list(specs), _heatmap(names, matrix, specs, title, intervals))
     model_names = [name for name in names if name != MAJORITY_ANNOTATOR]
     if humans and len(model_names) >= 2:
         index = [names.index(name) for name in model_names]
         sub = matrix[index][:, index]
+        title = "Cohen's kappa between model annotators (pooled, 95% CI)"
         figures[MODELS_MATRIX_PNG] = (
             "paper Fig. 8",
             list(specs),
-            lambda tmp: kappa_heatmap(
-                model_names,
-                sub,
-                Path(tmp),
-                models=specs,
-                title="Cohen's kappa between model annotators (pooled, 95% CI)",
-                intervals=intervals,
-            ),
+            _heatmap(model_names, sub, specs, title, intervals),
         )
     per_persona = agreement.per_persona
     model_panels = [
-        (
-            f"{short_name(a)} vs {short_name(b)}",
-            per_persona.filter((pl.col("annotator_1") == a) & (pl.col("annotator_2") == b))[
-                "kappa"
-            ].to_list(),
-        )
+        (f"{short_name(a)} vs {short_name(b)}", _persona_kappas(per_persona, a, b))
         for a, b in agreement.pairwise.select("annotator_1", "annotator_2").iter_rows()
         if MAJORITY_ANNOTATOR not in (a, b)
     ]
     if model_panels:
+        title = "Per-persona Cohen's kappa between model annotators"
         figures[MODELS_HISTOGRAMS_PNG] = (
             "paper Fig. 9",
             list(specs),
-            lambda tmp: kappa_histograms(
-                model_panels,
-                Path(tmp),
-                models=specs,
-                title="Per-persona Cohen's kappa between model annotators",
-            ),
+            _histograms(model_panels, specs, title),
         )
     if humans and agreement.humans is not None:
         human_panels = [
             (
                 f"human majority vs {short_name(b)}",
-                per_persona.filter(
-                    (pl.col("annotator_1") == MAJORITY_ANNOTATOR) & (pl.col("annotator_2") == b)
-                )["kappa"].to_list(),
+                _persona_kappas(per_persona, MAJORITY_ANNOTATOR, b),
             )
             for b in model_names
         ]
@@ -188,15 +176,11 @@ def _figures(
                 agreement.humans.pairwise["kappa"].to_list(),
             )
         )
+        title = "Per-persona Cohen's kappa, human majority vs model annotators"
         figures[HUMANS_HISTOGRAMS_PNG] = (
             "paper Fig. 7",
             list(specs),
-            lambda tmp: kappa_histograms(
-                human_panels,
-                Path(tmp),
-                models=specs,
-                title="Per-persona Cohen's kappa, human majority vs model annotators",
-            ),
+            _histograms(human_panels, specs, title),
         )
     return figures
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 
 from persona_testbed.agreement.items import read_parquet
-from persona_testbed.agreement.seeding import child_rng
 from persona_testbed.errors import InputError
+from persona_testbed.seeding import child_rng
 
 TEXT_COLUMNS = ("text", "question", "prompt")
 

@@ -26,8 +26,7 @@ LABEL_SCHEMA: dict[str, type[pl.DataType]] = {
     "displayed_order": pl.String,
     "answered_at": pl.String,
 }
-MAJORITY_ANNOTATOR = "human-majority"
-MAJORITY_KIND = "majority"  # as the agreement stage marks its own majority votes
+MAJORITY_ANNOTATOR = "human-majority"  # persona_testbed.agreement.MAJORITY_ANNOTATOR
 MAJORITY_SCHEMA: dict[str, type[pl.DataType]] = {
     "study_id": pl.String,
     "annotator": pl.String,
@@ -107,31 +106,13 @@ def labels(database: Database, study: Study) -> pl.DataFrame:
 def majority_labels(labels_frame: pl.DataFrame, threshold: int) -> pl.DataFrame:
     """Items where at least `threshold` annotators chose the same answer, and strictly more than
     chose the other (a tie is no majority), as one `human-majority` annotator's labels (kind
-    `majority`)."""
-    if threshold < 1:
-        raise InputError(f"majority threshold {threshold}: must be at least 1")
-    keys = ["study_id", "persona_id", "item_id", "question", "answer_a", "answer_b"]
-    votes = labels_frame.group_by(keys, maintain_order=True).agg(
-        pl.len().cast(pl.Int64).alias("votes"),
-        (pl.col("label") == "A").sum().cast(pl.Int64).alias("votes_a"),
-        (pl.col("label") == "B").sum().cast(pl.Int64).alias("votes_b"),
-    )
-    winner = (
-        pl.when((pl.col("votes_a") >= threshold) & (pl.col("votes_a") > pl.col("votes_b")))
-        .then(pl.lit("A"))
-        .when((pl.col("votes_b") >= threshold) & (pl.col("votes_b") > pl.col("votes_a")))
-        .then(pl.lit("B"))
-    )
-    return (
-        votes.with_columns(
-            winner.alias("label"),
-            pl.lit(MAJORITY_ANNOTATOR).alias("annotator"),
-            pl.lit(MAJORITY_KIND).alias("annotator_kind"),
-        )
-        .filter(pl.col("label").is_not_null())
-        .select(list(MAJORITY_SCHEMA))
-        .cast(MAJORITY_SCHEMA)  # type: ignore[arg-type]
-    )
+    `majority`): the agreement stage's majority vote."""
+    # Imported here: the agreement package loads scikit-learn, which serving a study never needs.
+    from persona_testbed.agreement import majority_vote
+
+    carried = ["study_id", "question", "answer_a", "answer_b"]
+    majority = majority_vote(labels_frame, threshold, carry=carried)
+    return majority.labels.select(list(MAJORITY_SCHEMA)).cast(MAJORITY_SCHEMA)  # type: ignore[arg-type]
 
 
 def write_table(frame: pl.DataFrame, path: Path) -> None:

@@ -16,15 +16,10 @@ from persona_testbed.bench.pairs import PersonaSplit, PromptSplit, resolve_input
 from persona_testbed.bench.report import format_with_ci
 from persona_testbed.cli_options import (
     DEFAULT_MODEL_SPEC,
-    BaseUrlOption,
-    CacheOption,
-    ConcurrencyOption,
-    MaxCostOption,
-    NoCacheOption,
-    PricesOption,
-    ProgressOption,
-    TimeoutOption,
-    make_settings,
+    ClientOptions,
+    ForceOption,
+    SeedOption,
+    with_client_options,
 )
 from persona_testbed.errors import PersonaError
 from persona_testbed.run import RunDir
@@ -67,7 +62,7 @@ def bench(
     k: Annotated[
         int, typer.Option("--k", min=1, help="samples per pair and method (pass@1..k)")
     ] = 1,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="the one seed of every draw")] = 0,
+    seed: SeedOption = 0,
     slice_: Annotated[
         list[str] | None,
         typer.Option(
@@ -114,17 +109,8 @@ def bench(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="print the call plan and cost estimate only")
     ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="overwrite outputs made with a different config")
-    ] = False,
-    base_url: BaseUrlOption = None,
-    concurrency: ConcurrencyOption = 8,
-    cache: CacheOption = None,
-    no_cache: NoCacheOption = False,
-    max_cost: MaxCostOption = None,
-    prices: PricesOption = None,
-    timeout: TimeoutOption = 120.0,
-    progress: ProgressOption = True,
+    force: ForceOption = False,
+    client_options: ClientOptions = ClientOptions(),
 ) -> None:
     """PERSONA Bench (paper §5): how well models personalize answers, judged by a critic."""
     from persona_testbed.bench.stage import prepare_inputs, run_bench_stage
@@ -151,16 +137,7 @@ def bench(
         )
     except ValidationError as exc:
         raise _config_error(exc) from None
-    settings = make_settings(
-        base_url=base_url,
-        concurrency=concurrency,
-        cache=cache,
-        no_cache=no_cache,
-        max_cost=max_cost,
-        prices=prices,
-        timeout=timeout,
-        progress=progress,
-    )
+    settings = client_options.settings()
     if dry_run:
         from persona_testbed.bench.plan import plan_bench
 
@@ -203,4 +180,4 @@ def print_plan(steps: list[PlanStep], pairs: int, config: BenchConfig) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("bench")(bench)
+    app.command("bench")(with_client_options(bench))

@@ -2,17 +2,16 @@
 this persona?) and the subtlety judge (does the answer quote or name the persona's attributes?).
 
 The critic gives a structured verdict with its reasoning in one call. A reply that does not
-parse, even after the one re-ask, is a verdict error: recorded with the raw text, never counted
-as a pass, never dropped. (The one tolerance: raw newlines or tabs inside a JSON string.)
+parse (llm.parse_reply), even after the one re-ask, is a verdict error: recorded with the raw
+text, never counted as a pass, never dropped.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from persona_testbed.bench.templates import TemplateSet
 from persona_testbed.llm import LLMClient, Message, Structured, parse_reply
@@ -49,24 +48,10 @@ class Verdict:
         return None if self.needs_revision is None else not self.needs_revision
 
 
-def _tolerant_parse(raw: str) -> CriticVerdict | None:
-    """A verdict whose only flaw is a raw newline or tab inside a JSON string (llama.cpp JSON
-    grammars allow them) is still a verdict; anything else stays an error."""
-    start, end = raw.find("{"), raw.rfind("}")
-    if not 0 <= start < end:
-        return None
-    try:
-        return CriticVerdict.model_validate(json.loads(raw[start : end + 1], strict=False))
-    except (ValueError, ValidationError):
-        return None
-
-
 def final_verdict(
     raw: str, value: CriticVerdict | None, error: str | None, attempts: int
 ) -> Verdict:
-    """The verdict of the last reply after the strict parse (and its re-ask)."""
-    if value is None:
-        value = _tolerant_parse(raw)
+    """The verdict of the last reply after the parse (and its re-ask)."""
     if value is None:
         return Verdict(None, None, error or "unparseable verdict", raw, attempts)
     return Verdict(value.needs_revision, value.reasoning, None, raw, attempts)

@@ -19,12 +19,12 @@ from persona_testbed.bench.passk import pass_at_k_per_cluster
 from persona_testbed.bench.slices import SliceFilter, with_age_bracket
 from persona_testbed.bench.stats import (
     Estimate,
-    Floats,
     RateEstimate,
     bootstrap_mean,
     bootstrap_paired,
     bootstrap_rate,
 )
+from persona_testbed.resampling import Floats
 
 
 class Streams:

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from persona_testbed.bench.metrics import MethodMetrics
-from persona_testbed.bench.stats import Floats
+from persona_testbed.resampling import Floats
 
 MAX_SLICE_VALUES = 8
 
@@ -43,6 +43,19 @@ def _or_nan(value: float | None) -> float:
 def _save(figure: Figure, path: Path) -> None:
     figure.savefig(path, format="png", dpi=120)
     plt.close(figure)
+
+
+def _finish(
+    figure: Figure,
+    models: Sequence[str],
+    judge: str,
+    path: Path,
+    rect: tuple[float, float, float, float] = (0, 0.04, 1, 1),
+) -> None:
+    """Lay the figure out above its footer and write it."""
+    figure.tight_layout(rect=rect)
+    _footer(figure, models, judge)
+    _save(figure, path)
 
 
 def _errors(
@@ -82,9 +95,7 @@ def accuracy_figure(
     axes.set_ylabel("accuracy (share needing no revision)")
     axes.set_title("PERSONA Bench: accuracy by method")
     axes.legend(fontsize=8)
-    figure.tight_layout(rect=(0, 0.04, 1, 1))
-    _footer(figure, models, judge)
-    _save(figure, path)
+    _finish(figure, models, judge, path)
 
 
 def pass_at_k_figure(metrics: Sequence[MethodMetrics], judge: str, path: Path) -> None:
@@ -106,9 +117,7 @@ def pass_at_k_figure(metrics: Sequence[MethodMetrics], judge: str, path: Path) -
     axes.set_ylim(0, 1.05)
     axes.set_title("PERSONA Bench: pass@k (unbiased estimator)")
     axes.legend(fontsize=8)
-    figure.tight_layout(rect=(0, 0.04, 1, 1))
-    _footer(figure, models, judge)
-    _save(figure, path)
+    _finish(figure, models, judge, path)
 
 
 def _horizontal_bars(
@@ -138,8 +147,30 @@ def _horizontal_bars(
     axes.invert_yaxis()
 
 
+def _attribute_bars(
+    frame: pl.DataFrame,
+    order: Sequence[str],
+    columns: tuple[str, str, str],
+    *,
+    min_height: float,
+    bar_height: float,
+) -> tuple[Figure, Axes, list[str]]:
+    """One bar per attribute (in `order`) and model under test: the `columns` value with its
+    CI (low, high); a legend when there are several models."""
+    models = frame.get_column("model").unique(maintain_order=True).to_list()
+    height = max(min_height, bar_height * len(order) * max(1, len(models)))
+    figure, axes = plt.subplots(figsize=(8, height))
+    series = [
+        (model, frame.filter(pl.col("model") == model).rename({"attribute": "label"}))
+        for model in models
+    ]
+    _horizontal_bars(axes, order, series, *columns)
+    if len(models) > 1:
+        axes.legend(fontsize=8)
+    return figure, axes, models
+
+
 def drops_figure(drops: pl.DataFrame, judge: str, path: Path) -> None:
-    models = drops.get_column("model").unique(maintain_order=True).to_list()
     order = (
         drops.group_by("attribute")
         .agg(pl.col("drop_rate").mean())
@@ -147,20 +178,13 @@ def drops_figure(drops: pl.DataFrame, judge: str, path: Path) -> None:
         .get_column("attribute")
         .to_list()
     )
-    figure, axes = plt.subplots(figsize=(8, max(4.0, 0.28 * len(order) * max(1, len(models)))))
-    series = [
-        (model, drops.filter(pl.col("model") == model).rename({"attribute": "label"}))
-        for model in models
-    ]
-    _horizontal_bars(axes, order, series, "drop_rate", "ci_low", "ci_high")
+    figure, axes, models = _attribute_bars(
+        drops, order, ("drop_rate", "ci_low", "ci_high"), min_height=4.0, bar_height=0.28
+    )
     axes.set_xlim(0, 1.05)
     axes.set_xlabel("share of persona-summary summaries that drop the attribute")
     axes.set_title("Attributes the persona summary drops")
-    if len(models) > 1:
-        axes.legend(fontsize=8)
-    figure.tight_layout(rect=(0, 0.03, 1, 1))
-    _footer(figure, models, judge)
-    _save(figure, path)
+    _finish(figure, models, judge, path, rect=(0, 0.03, 1, 1))
 
 
 def slices_figure(slices: pl.DataFrame, attributes: Sequence[str], judge: str, path: Path) -> None:
@@ -206,25 +230,19 @@ def slices_figure(slices: pl.DataFrame, attributes: Sequence[str], judge: str, p
     if handles:
         figure.legend(handles, labels, loc="upper right", fontsize=7)
     figure.suptitle("PERSONA Bench: accuracy by persona slice", fontsize=11)
-    figure.tight_layout(rect=(0, 0.03, 0.85, 0.97))
-    _footer(figure, models, judge)
-    _save(figure, path)
+    _finish(figure, models, judge, path, rect=(0, 0.03, 0.85, 0.97))
 
 
 def loo_figure(loo: pl.DataFrame, judge: str, path: Path) -> None:
-    models = loo.get_column("model").unique(maintain_order=True).to_list()
     order = loo.sort("delta", nulls_last=True).get_column("attribute").unique(maintain_order=True)
-    figure, axes = plt.subplots(figsize=(8, max(3.0, 0.3 * len(order) * max(1, len(models)))))
-    series = [
-        (model, loo.filter(pl.col("model") == model).rename({"attribute": "label"}))
-        for model in models
-    ]
-    _horizontal_bars(axes, order.to_list(), series, "delta", "delta_ci_low", "delta_ci_high")
+    figure, axes, models = _attribute_bars(
+        loo,
+        order.to_list(),
+        ("delta", "delta_ci_low", "delta_ci_high"),
+        min_height=3.0,
+        bar_height=0.3,
+    )
     axes.axvline(0.0, color="0.3", linewidth=0.8)
     axes.set_xlabel("accuracy change when the attribute is removed (persona method)")
     axes.set_title("Leave one attribute out")
-    if len(models) > 1:
-        axes.legend(fontsize=8)
-    figure.tight_layout(rect=(0, 0.03, 1, 1))
-    _footer(figure, models, judge)
-    _save(figure, path)
+    _finish(figure, models, judge, path, rect=(0, 0.03, 1, 1))

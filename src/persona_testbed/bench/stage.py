@@ -114,50 +114,46 @@ def prepare_inputs(run_path: Path, config: BenchConfig) -> BenchInputs:
     )
 
 
+def _job(
+    pair: dict[str, Any],
+    method: Method,
+    sample: int,
+    shown_persona_text: str,
+    removed_attribute: str | None = None,
+) -> AnswerJob:
+    return AnswerJob(
+        method=method,
+        pair_id=pair["pair_id"],
+        persona_id=pair["persona_id"],
+        prompt_id=pair["prompt_id"],
+        question=pair["question"],
+        persona_text=pair["persona_text"],
+        shown_persona_text=shown_persona_text,
+        sample_index=sample,
+        removed_attribute=removed_attribute,
+    )
+
+
 def build_jobs(pairs: pl.DataFrame, methods: Sequence[Method], k: int) -> list[AnswerJob]:
     """Main jobs, grouped by pair so consecutive prompts share their persona prefix."""
-    jobs = []
-    for pair in pairs.iter_rows(named=True):
-        for method in methods:
-            for sample in range(k):
-                jobs.append(
-                    AnswerJob(
-                        method=method,
-                        pair_id=pair["pair_id"],
-                        persona_id=pair["persona_id"],
-                        prompt_id=pair["prompt_id"],
-                        question=pair["question"],
-                        persona_text=pair["persona_text"],
-                        shown_persona_text=pair["persona_text"],
-                        sample_index=sample,
-                    )
-                )
-    return jobs
+    return [
+        _job(pair, method, sample, pair["persona_text"])
+        for pair in pairs.iter_rows(named=True)
+        for method in methods
+        for sample in range(k)
+    ]
 
 
 def build_loo_jobs(pairs: pl.DataFrame, attributes: Sequence[str], k: int) -> list[AnswerJob]:
     """`persona` jobs with one attribute removed from the persona the model sees (only pairs
     whose persona has that attribute: removing a missing one changes nothing)."""
-    jobs = []
+    jobs: list[AnswerJob] = []
     for pair in pairs.iter_rows(named=True):
         for attribute in attributes:
             if pair[attribute] is None or str(pair[attribute]).strip() == "":
                 continue
             shown = persona_from_row({**pair, attribute: None}, "pairs").to_text()
-            for sample in range(k):
-                jobs.append(
-                    AnswerJob(
-                        method=Method.PERSONA,
-                        pair_id=pair["pair_id"],
-                        persona_id=pair["persona_id"],
-                        prompt_id=pair["prompt_id"],
-                        question=pair["question"],
-                        persona_text=pair["persona_text"],
-                        shown_persona_text=shown,
-                        sample_index=sample,
-                        removed_attribute=attribute,
-                    )
-                )
+            jobs.extend(_job(pair, Method.PERSONA, sample, shown, attribute) for sample in range(k))
     return jobs
 
 

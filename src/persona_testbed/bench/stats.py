@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-Floats = npt.NDArray[np.float64]
+from persona_testbed.resampling import Floats, central_interval, draw_clusters
 
 RESAMPLES = 2000
 LEVEL = 0.95
@@ -41,16 +41,6 @@ class RateEstimate(Estimate):
     trials: int
 
 
-def _interval(draws: Floats, level: float) -> tuple[float, float]:
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(draws, [tail, 1.0 - tail])
-    return float(low), float(high)
-
-
-def _draw_clusters(n: int, rng: np.random.Generator, resamples: int) -> npt.NDArray[np.intp]:
-    return rng.integers(0, n, size=(resamples, n))
-
-
 def bootstrap_rate(
     successes: npt.ArrayLike,
     trials: npt.ArrayLike,
@@ -72,9 +62,9 @@ def bootstrap_rate(
         return RateEstimate(None, None, None, 0, 0, 0)
     if len(t) < MIN_CLUSTERS:
         return RateEstimate(total_s / total_t, None, None, len(t), total_s, total_t)
-    index = _draw_clusters(len(t), rng, resamples)
+    index = draw_clusters(len(t), rng, resamples)
     draws = s[index].sum(axis=1) / t[index].sum(axis=1)
-    low, high = _interval(draws, level)
+    low, high = central_interval(draws, level)
     return RateEstimate(total_s / total_t, low, high, len(t), total_s, total_t)
 
 
@@ -91,8 +81,8 @@ def bootstrap_mean(
         return Estimate(None, None, None, 0)
     if v.size < MIN_CLUSTERS:
         return Estimate(float(v.mean()), None, None, int(v.size))
-    draws = v[_draw_clusters(v.size, rng, resamples)].mean(axis=1)
-    low, high = _interval(draws, level)
+    draws = v[draw_clusters(v.size, rng, resamples)].mean(axis=1)
+    low, high = central_interval(draws, level)
     return Estimate(float(v.mean()), low, high, int(v.size))
 
 
@@ -116,11 +106,11 @@ def bootstrap_paired(
     point = float(statistic({k: a.sum(keepdims=True) for k, a in arrays.items()})[0])
     if n < MIN_CLUSTERS:
         return Estimate(point, None, None, n)
-    index = _draw_clusters(n, rng, resamples)
+    index = draw_clusters(n, rng, resamples)
     with np.errstate(invalid="ignore", divide="ignore"):
         draws = statistic({k: a[index].sum(axis=1) for k, a in arrays.items()})
     draws = draws[np.isfinite(draws)]
     if draws.size == 0:
         return Estimate(point, None, None, n)
-    low, high = _interval(draws, level)
+    low, high = central_interval(draws, level)
     return Estimate(point, low, high, n)

@@ -16,9 +16,9 @@ from persona_testbed.census.compare import (
 )
 from persona_testbed.census.pipeline import PERSONAS_PARQUET, REFERENCE_PARQUET, STAGE
 from persona_testbed.census.plot import plot_comparison
-from persona_testbed.census.seeding import stream
 from persona_testbed.errors import InputError
 from persona_testbed.run import RunDir
+from persona_testbed.seeding import child_rng
 
 COMPARE_STAGE = "census-compare"
 TABLE_CSV = "census_compare.csv"
@@ -54,7 +54,7 @@ def run_census_compare(run_path: Path, *, force: bool = False) -> CompareResult:
     personas = pl.read_parquet(personas_path)
     reference = pl.read_parquet(reference_path)
     seed = record.seed or 0
-    table = compare(personas, reference, stream(seed, "census-compare noise"))
+    table = compare(personas, reference, child_rng(seed, "census-compare noise"))
     target = _describe_target(record.stats)
     pool = record.stats.get("pool", {})
     header = (

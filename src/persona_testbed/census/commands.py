@@ -15,22 +15,15 @@ from persona_testbed.census.pipeline import NO_RAKE, PERSONAS_PARQUET, PersonaCo
 from persona_testbed.census.sampling import Sampling
 from persona_testbed.cli_options import (
     DEFAULT_MODEL_SPEC,
-    BaseUrlOption,
-    CacheOption,
-    ConcurrencyOption,
-    MaxCostOption,
+    ClientOptions,
+    ForceOption,
     ModelOption,
-    NoCacheOption,
-    ProgressOption,
-    make_settings,
+    SeedOption,
+    with_client_options,
 )
 from persona_testbed.errors import InputError, PersonaError
 
 console = Console(soft_wrap=True)
-
-ForceOption = Annotated[
-    bool, typer.Option("--force", help="overwrite outputs made with a different config")
-]
 
 
 def personas(
@@ -52,7 +45,7 @@ def personas(
         typer.Option("--dictionary", help="PUMS data dictionary CSV (default: bundled 2018)"),
     ] = None,
     n: Annotated[int, typer.Option("--n", min=1, help="number of personas")] = 1586,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="the one seed of every draw")] = 0,
+    seed: SeedOption = 0,
     sampling: Annotated[
         Sampling, typer.Option("--sampling", help="pps: systematic PPS (default); iid")
     ] = Sampling.PPS,
@@ -65,12 +58,7 @@ def personas(
         bool, typer.Option("--no-llm", help="purely procedural: no consistency judge, no fill")
     ] = False,
     model: ModelOption = DEFAULT_MODEL_SPEC,
-    base_url: BaseUrlOption = None,
-    concurrency: ConcurrencyOption = 8,
-    cache: CacheOption = None,
-    no_cache: NoCacheOption = False,
-    max_cost: MaxCostOption = None,
-    progress: ProgressOption = True,
+    client_options: ClientOptions = ClientOptions(),
     force: ForceOption = False,
 ) -> None:
     """Sample census-grounded personas (paper §3.1) into a run directory."""
@@ -93,18 +81,10 @@ def personas(
     except ValidationError as exc:
         raise PersonaError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
     client = None
-    if config.use_llm:
+    if config.use_llm:  # a bad spec fails before any output
         from persona_testbed.llm import LLMClient
 
-        settings = make_settings(
-            base_url=base_url,
-            concurrency=concurrency,
-            cache=cache,
-            no_cache=no_cache,
-            max_cost=max_cost,
-            progress=progress,
-        )
-        client = LLMClient.from_spec(model, settings)  # a bad spec fails before any output
+        client = LLMClient.from_spec(model, client_options.settings())
     try:
         result = run_personas(out, config, client=client, force=force)
     finally:
@@ -164,6 +144,6 @@ def show(
 
 def register(app: typer.Typer) -> None:
     """Add `personas`, `census-compare` and `show` to `app`."""
-    app.command("personas")(personas)
+    app.command("personas")(with_client_options(personas, omit=("prices", "timeout")))
     app.command("census-compare")(census_compare)
     app.command("show")(show)

@@ -1,6 +1,6 @@
 """Procedural enrichment: Big Five, curated lists, religion, ideology and political views.
 
-Every draw has its own seeded stream (seeding.stream), so the same seed gives the same values
+Every draw has its own seeded stream (seeding.child_rng), so the same seed gives the same values
 and a new kind of draw never shifts the existing ones.
 """
 
@@ -12,7 +12,7 @@ from persona_testbed.census.beliefs import draw_politics, draw_religion
 from persona_testbed.census.bigfive import draw_big_five
 from persona_testbed.census.curated import draw_curated
 from persona_testbed.census.decode import RACE_GROUP
-from persona_testbed.census.seeding import stream
+from persona_testbed.seeding import child_rng
 
 # Core values are not one of the 33 attributes: they seed a child's "ideology" and steer the
 # LLM fill. Kept in this helper column until the output is written.
@@ -24,24 +24,26 @@ def enrich(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
     n = frame.height
     ages = frame.get_column("age").to_numpy()
     race_groups = frame.get_column(RACE_GROUP)
-    core_values = draw_curated("core values", ages, stream(seed, "core values"))
+    core_values = draw_curated("core values", ages, child_rng(seed, "core values"))
     ideology, political_views = draw_politics(
         ages,
         race_groups,
         core_values,
-        stream(seed, "ideology"),
-        stream(seed, "political views"),
+        child_rng(seed, "ideology"),
+        child_rng(seed, "political views"),
     )
+
+    def curated(name: str) -> pl.Series:
+        return draw_curated(name, ages, child_rng(seed, name)).alias(name)
+
     return frame.with_columns(
-        draw_big_five(n, stream(seed, "big five")).alias("big five scores"),
-        draw_curated("defining quirks", ages, stream(seed, "defining quirks")).alias(
-            "defining quirks"
-        ),
-        draw_curated("mannerisms", ages, stream(seed, "mannerisms")).alias("mannerisms"),
-        draw_curated("personal time", ages, stream(seed, "personal time")).alias("personal time"),
-        draw_curated("lifestyle", ages, stream(seed, "lifestyle")).alias("lifestyle"),
+        draw_big_five(n, child_rng(seed, "big five")).alias("big five scores"),
+        curated("defining quirks"),
+        curated("mannerisms"),
+        curated("personal time"),
+        curated("lifestyle"),
         ideology.alias("ideology"),
         political_views.alias("political views"),
-        draw_religion(ages, race_groups, stream(seed, "religion")).alias("religion"),
+        draw_religion(ages, race_groups, child_rng(seed, "religion")).alias("religion"),
         core_values.alias(CORE_VALUES),
     )

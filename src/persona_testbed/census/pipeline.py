@@ -44,10 +44,10 @@ from persona_testbed.census.resources import (
     DERIVED_DICTIONARY,
 )
 from persona_testbed.census.sampling import Sampling, draw
-from persona_testbed.census.seeding import stream
 from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.llm.specs import DEFAULT_MODEL
 from persona_testbed.run import RunDir
+from persona_testbed.seeding import child_rng
 
 if TYPE_CHECKING:
     from persona_testbed.llm import LLMClient
@@ -212,7 +212,7 @@ def _sample_with_judge(
             config.sampling,
             population.weights,
             batch,
-            stream(config.seed, f"sampling/{rounds}"),
+            child_rng(config.seed, f"sampling/{rounds}"),
             strata,
         )
         candidates = _take(population.frame, indices)
@@ -265,7 +265,7 @@ def _fill(
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """The LLM open-ended fill: job description plus the categories chosen per persona."""
     chosen = choose_fill_categories(
-        frame.height, stream(config.seed, "fill categories"), config.fill_categories
+        frame.height, child_rng(config.seed, "fill categories"), config.fill_categories
     )
     profiles = _profiles(frame, ATTRIBUTES)
     core_values = frame.get_column(CORE_VALUES).to_list()
@@ -291,7 +291,7 @@ def _fill(
 def assign_split(n: int, seed: int) -> pl.Series:
     """Seeded train/test labels: 1000/586 for N=1,586, the same proportion for other N."""
     train = np.zeros(n, dtype=bool)
-    train[stream(seed, "split").permutation(n)[: round(n * TRAIN_FRACTION)]] = True
+    train[child_rng(seed, "split").permutation(n)[: round(n * TRAIN_FRACTION)]] = True
     labels = pl.Series("split", ["test", "train"], dtype=pl.String)
     return labels.gather(pl.Series(train.astype(np.uint32)))
 
@@ -316,7 +316,7 @@ def build_personas(
         indices, judge_stats, pruned = _sample_with_judge(config, population, strata, client)
         llm_stats.update(model=client.model_id, **judge_stats)
     else:
-        sampling = stream(config.seed, "sampling/0")
+        sampling = child_rng(config.seed, "sampling/0")
         indices = draw(config.sampling, population.weights, config.n, sampling, strata)
     chosen = _take(population.frame, indices).with_columns(
         pl.Series("weight", population.weights[indices], dtype=pl.Float64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -23,8 +24,27 @@ def _describe(error: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
+def _validate_json(candidate: str, schema: type[SchemaT]) -> SchemaT:
+    """`candidate` as `schema`. JSON whose only flaw is a raw control character inside a string
+    (a newline or tab: llama.cpp JSON grammars allow them) is still read; otherwise the error
+    is the strict parser's."""
+    try:
+        return schema.model_validate_json(candidate)
+    except ValidationError as exc:
+        if exc.errors()[0]["type"] != "json_invalid":
+            raise
+        strict_error = exc
+    try:
+        relaxed = json.loads(candidate, strict=False)
+    except ValueError:
+        raise strict_error from None
+    # Validated as JSON again (escaped now), so the same JSON-mode rules apply as above.
+    return schema.model_validate_json(json.dumps(relaxed))
+
+
 def parse_reply(text: str, schema: type[SchemaT]) -> tuple[SchemaT | None, str | None]:
-    """Parse `text` as `schema`; tolerate prose or code fences around one JSON object."""
+    """Parse `text` as `schema`; tolerate prose or code fences around one JSON object, and raw
+    newlines or tabs inside its strings."""
     candidates = [text.strip()]
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:
@@ -32,7 +52,7 @@ def parse_reply(text: str, schema: type[SchemaT]) -> tuple[SchemaT | None, str |
     error = "the reply holds no JSON object"
     for candidate in candidates:
         try:
-            return schema.model_validate_json(candidate), None
+            return _validate_json(candidate, schema), None
         except ValidationError as exc:
             error = _describe(exc)
     return None, error

@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
             target,
             settings=config.llm.settings(show_progress=progress),
             force=force,
-            announce=console.print,
+            announce=lambda message: console.print(message, markup=False),
         )
         ran = [s for s in result.stages if not s.skipped]
         console.print(

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from persona_testbed.agreement import LooConfig, ModelsConfig
 from persona_testbed.bench.config import BenchConfig
 from persona_testbed.census.pipeline import PersonaConfig
 from persona_testbed.llm import DEFAULT_MODEL, ClientSettings, PriceTable
@@ -38,6 +39,29 @@ class PreferencesSection(PreferencesConfig):
 
 class BenchSection(BenchConfig):
     model_config = _STRICT
+
+
+class LooSection(LooConfig):
+    model_config = _STRICT
+
+
+class ModelsSection(ModelsConfig):
+    model_config = _STRICT
+
+
+class AgreementSection(BaseModel):
+    """The agreement stage: the leave-one-out study (paper §4.1) and model/human agreement
+    (§4.2). Set either to null to leave it out; `models` needs its annotators named."""
+
+    model_config = _STRICT
+
+    loo: LooSection | None = Field(default_factory=LooSection)
+    models: ModelsSection | None = None
+
+    def stage_names(self) -> tuple[str, ...]:
+        """The manifest records this stage writes."""
+        names = ("agreement-loo",) if self.loo is not None else ()
+        return names + (("agreement-models",) if self.models is not None else ())
 
 
 class LLMSection(BaseModel):
@@ -79,7 +103,7 @@ class RunConfig(BaseModel):
     prompts: PromptsSection = Field(default_factory=PromptsSection)
     preferences: PreferencesSection = Field(default_factory=PreferencesSection)
     bench: BenchSection = Field(default_factory=BenchSection)
-    agreement: dict[str, Any] = Field(default_factory=dict)
+    agreement: AgreementSection = Field(default_factory=AgreementSection)
 
     @model_validator(mode="before")
     @classmethod
@@ -101,6 +125,15 @@ class RunConfig(BaseModel):
             given = merged.get(section) or {}
             if isinstance(given, dict):
                 merged[section] = {**defaults, **given}
+        agreement = merged.get("agreement") or {}
+        if isinstance(agreement, dict):
+            agreement = dict(agreement)
+            loo = agreement.get("loo", {})
+            if isinstance(loo, dict):
+                agreement["loo"] = {"model": model, "seed": seed, **loo}
+            if isinstance(agreement.get("models"), dict):
+                agreement["models"] = {"seed": seed, **agreement["models"]}
+            merged["agreement"] = agreement
         return merged
 
     @model_validator(mode="after")
@@ -114,4 +147,8 @@ class RunConfig(BaseModel):
         specs = [self.personas.model, self.prompts.model, self.preferences.model]
         specs += [self.preferences.judge or self.preferences.model]
         specs += [*self.bench.models, self.bench.judge]
+        if self.agreement.loo is not None:
+            specs += [self.agreement.loo.model, *self.agreement.loo.annotator_specs]
+        if self.agreement.models is not None:
+            specs += self.agreement.models.annotators
         return list(dict.fromkeys(specs))

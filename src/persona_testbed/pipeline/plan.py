@@ -178,4 +178,51 @@ def plan_run(config: RunConfig, prices: PriceTable) -> list[PlanRow]:
                 prices,
             )
         )
+    if "agreement" in config.stages:
+        rows += _agreement_rows(config, prices, persona_chars)
+    return rows
+
+
+def _agreement_rows(config: RunConfig, prices: PriceTable, persona_chars: int) -> list[PlanRow]:
+    """LOO: base answers, DPF critique + revision per (pair, question), both role-play
+    annotators of every pair in both option orders. Models: every annotator, both orders."""
+    from persona_testbed.census.persona import ATTRIBUTES
+
+    rows: list[PlanRow] = []
+    loo = config.agreement.loo
+    if loo is not None:
+        n_attributes = len(loo.attributes or ()) or loo.n_attributes or len(ATTRIBUTES)
+        pairs = n_attributes * loo.pairs
+        refined = pairs * loo.questions * (2 if loo.refine_for == "both" else 1)
+        note = f"{n_attributes} attributes x {loo.pairs} pairs x {loo.questions} questions"
+        answer_chars = loo.max_tokens * CHARS_PER_TOKEN
+        question_chars = DEFAULT_QUESTION_CHARS + INSTRUCTION_CHARS
+        rows.append(
+            _row("agreement", "LOO base answers", loo.model, loo.questions, question_chars,
+                 loo.max_tokens, prices, note)
+        )  # fmt: skip
+        rows.append(
+            _row("agreement", "LOO critique + revision", loo.model, 2 * refined,
+                 persona_chars + 2 * answer_chars, loo.max_tokens, prices)
+        )  # fmt: skip
+        labelled = 2 * 2 * refined  # two personas of the pair, both option orders
+        for spec in loo.annotator_specs:
+            rows.append(
+                _row("agreement", "LOO role-play labels (both orders)", spec, labelled,
+                     persona_chars + 3 * answer_chars, 1, prices)
+            )  # fmt: skip
+    models = config.agreement.models
+    if models is not None:
+        pref = config.preferences
+        n_personas = min(config.personas.n, pref.max_personas or config.personas.n)
+        per_persona = (
+            pref.per_persona_train + pref.per_persona_test_seen + pref.per_persona_test_unseen
+        )
+        items = (models.personas or n_personas) * (models.items or per_persona)
+        for spec in models.annotators:
+            rows.append(
+                _row("agreement", "role-play labels (both orders)", spec, 2 * items,
+                     persona_chars + 2 * pref.max_tokens * CHARS_PER_TOKEN, 1, prices,
+                     f"{items:,} items, upper bound")
+            )  # fmt: skip
     return rows

@@ -136,15 +136,38 @@ def _bench(run: RunDir, config: RunConfig, pool: ClientPool, force: bool) -> Non
     run_bench_stage(run, section, settings=pool.settings, clients=clients, force=force)
 
 
+def _agreement(run: RunDir, config: RunConfig, pool: ClientPool, force: bool) -> None:
+    from persona_testbed.agreement import run_loo_stage, run_models_stage
+
+    section = config.agreement
+    if section.loo is not None:
+        loo = section.loo
+        client = pool.get(loo.model)
+        annotators = {
+            spec: client if spec == loo.model else pool.get(spec) for spec in loo.annotator_specs
+        }
+        run_loo_stage(run, loo, client=client, annotator_clients=annotators, force=force)
+    if section.models is not None:
+        clients = {spec: pool.get(spec) for spec in section.models.annotators}
+        run_models_stage(run, section.models, clients=clients, force=force)
+
+
 STAGE_RUNNERS: dict[str, StageRunner] = {
     "personas": _personas,
     "prompts": _prompts,
     "preferences": _preferences,
     "bench": _bench,
+    "agreement": _agreement,
 }
 
-# Stages whose manifest record is named differently from the pipeline step.
-_RECORD_NAMES: dict[str, tuple[str, ...]] = {"personas": ("personas", "census-compare")}
+
+def record_names(config: RunConfig, name: StageName) -> tuple[str, ...]:
+    """The manifest records a pipeline step writes (some steps write more than one)."""
+    if name == "personas":
+        return ("personas", "census-compare")
+    if name == "agreement":
+        return config.agreement.stage_names()
+    return (name,)
 
 
 def run_pipeline(
@@ -161,7 +184,7 @@ def run_pipeline(
     pool = ClientPool(settings)
     result = PipelineResult(out=run.path)
     for name in config.stages:
-        records = _RECORD_NAMES.get(name, (name,))
+        records = record_names(config, name)
         if all(_is_done(run, record, prints[name], done) for record in records):
             announce(f"[{name}] already done for this config: skipped")
             result.stages.append(StageOutcome(name, skipped=True, seconds=0.0))

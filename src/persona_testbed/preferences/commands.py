@@ -10,16 +10,12 @@ from rich.console import Console
 
 from persona_testbed.cli_options import (
     DEFAULT_MODEL_SPEC,
-    BaseUrlOption,
-    CacheOption,
-    ConcurrencyOption,
-    MaxCostOption,
+    ClientOptions,
+    ForceOption,
     ModelOption,
-    NoCacheOption,
-    PricesOption,
-    ProgressOption,
-    TimeoutOption,
-    make_settings,
+    SeedOption,
+    open_clients,
+    with_client_options,
 )
 from persona_testbed.errors import PersonaError
 from persona_testbed.preferences.plan import CallPlan
@@ -77,7 +73,7 @@ def preferences(
         int, typer.Option("--max-tokens", min=1, help="per answer, critique and revision")
     ] = 256,
     temperature: Annotated[float, typer.Option("--temperature", min=0.0)] = 0.7,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="the one seed of every draw")] = 0,
+    seed: SeedOption = 0,
     max_personas: Annotated[
         int | None, typer.Option("--max-personas", min=1, help="only the first N personas")
     ] = None,
@@ -98,20 +94,10 @@ def preferences(
     push_to_hub: Annotated[
         str | None, typer.Option("--push-to-hub", help="also push the DatasetDict to this repo")
     ] = None,
-    base_url: BaseUrlOption = None,
-    concurrency: ConcurrencyOption = 8,
-    cache: CacheOption = None,
-    no_cache: NoCacheOption = False,
-    max_cost: MaxCostOption = None,
-    prices: PricesOption = None,
-    timeout: TimeoutOption = 120.0,
-    progress: ProgressOption = True,
-    force: Annotated[
-        bool, typer.Option("--force", help="overwrite outputs made with a different config")
-    ] = False,
+    client_options: ClientOptions = ClientOptions(),
+    force: ForceOption = False,
 ) -> None:
     """Build persona-specific preference pairs by DPF, verify them, export them (§3.2)."""
-    from persona_testbed.llm import LLMClient
     from persona_testbed.preferences.stage import plan_for_run, run_preferences_stage
     from persona_testbed.run import RunDir
 
@@ -131,16 +117,7 @@ def preferences(
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise PersonaError(str(exc).splitlines()[-1].strip()) from None
-    settings = make_settings(
-        base_url=base_url,
-        concurrency=concurrency,
-        cache=cache,
-        no_cache=no_cache,
-        max_cost=max_cost,
-        prices=prices,
-        timeout=timeout,
-        progress=progress,
-    )
+    settings = client_options.settings()
     if dry_run:
         plan = plan_for_run(
             run,
@@ -152,23 +129,15 @@ def preferences(
         print_plan(plan)
         return
     run_dir = RunDir.open(run)
-    client = LLMClient.from_spec(model, settings)  # a bad spec fails before any output
-    judge_client = client
-    try:
-        if config.judge_model != config.model:
-            judge_client = LLMClient.from_spec(config.judge_model, settings)
+    with open_clients([config.model, config.judge_model], settings) as clients:
         result = run_preferences_stage(
             run_dir,
             config,
-            client=client,
-            judge_client=judge_client,
+            client=clients[config.model],
+            judge_client=clients[config.judge_model],
             force=force,
             push_to=push_to_hub,
         )
-    finally:
-        client.close()
-        if judge_client is not client:
-            judge_client.close()
     stats = result.stats
     per_split = ", ".join(f"{k} {v}" for k, v in stats["pairs_per_split"].items())
     console.print(f"wrote {stats['pairs']} pairs ({per_split}) for {stats['personas']} personas")
@@ -200,4 +169,4 @@ def preferences(
 
 def register(app: typer.Typer) -> None:
     """Add `persona preferences` to `app`."""
-    app.command("preferences")(preferences)
+    app.command("preferences")(with_client_options(preferences))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from persona_testbed.prompts.seeding import child_rng
+from persona_testbed.seeding import child_rng
 
 TRAIN, TEST_SEEN, TEST_UNSEEN = "train", "test_seen", "test_unseen"
 SPLITS = (TRAIN, TEST_SEEN, TEST_UNSEEN)

@@ -5,7 +5,6 @@ from persona_testbed.prompts.commands import register
 from persona_testbed.prompts.controversy import ControversyScore, score_controversy
 from persona_testbed.prompts.embedding import Embedder, MiniLMEmbedder
 from persona_testbed.prompts.filters import DropReason, normalize, rule_drop_reasons
-from persona_testbed.prompts.seeding import child_rng, child_seed
 from persona_testbed.prompts.sources import (
     demo_questions_path,
     read_demo,
@@ -38,6 +37,7 @@ from persona_testbed.prompts.topics import (
     tag_agreement,
     top_words,
 )
+from persona_testbed.seeding import child_rng, child_seed
 
 __all__ = [
     "DEFAULT_CONTROVERSY_THRESHOLD",

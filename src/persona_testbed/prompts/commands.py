@@ -10,16 +10,11 @@ from rich.console import Console
 
 from persona_testbed.cli_options import (
     DEFAULT_MODEL_SPEC,
-    BaseUrlOption,
-    CacheOption,
-    ConcurrencyOption,
-    MaxCostOption,
+    ClientOptions,
+    ForceOption,
     ModelOption,
-    NoCacheOption,
-    PricesOption,
-    ProgressOption,
-    TimeoutOption,
-    make_settings,
+    SeedOption,
+    with_client_options,
 )
 from persona_testbed.errors import PersonaError
 from persona_testbed.prompts.stage import (
@@ -91,19 +86,10 @@ def prompts(
         int | None,
         typer.Option("--clusters", min=1, help="number of topic clusters (default: silhouette)"),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="the one seed of every draw")] = 0,
+    seed: SeedOption = 0,
     model: ModelOption = DEFAULT_MODEL_SPEC,
-    base_url: BaseUrlOption = None,
-    concurrency: ConcurrencyOption = 8,
-    cache: CacheOption = None,
-    no_cache: NoCacheOption = False,
-    max_cost: MaxCostOption = None,
-    prices: PricesOption = None,
-    timeout: TimeoutOption = 120.0,
-    progress: ProgressOption = True,
-    force: Annotated[
-        bool, typer.Option("--force", help="overwrite outputs made with a different config")
-    ] = False,
+    client_options: ClientOptions = ClientOptions(),
+    force: ForceOption = False,
 ) -> None:
     """Curate prompts (paper §3.2): filters, controversy classifier, topics, train/held-out."""
     from persona_testbed.llm import LLMClient
@@ -127,18 +113,8 @@ def prompts(
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise PersonaError(str(exc).splitlines()[-1].strip()) from None
     client = None
-    if config.uses_llm:
-        settings = make_settings(
-            base_url=base_url,
-            concurrency=concurrency,
-            cache=cache,
-            no_cache=no_cache,
-            max_cost=max_cost,
-            prices=prices,
-            timeout=timeout,
-            progress=progress,
-        )
-        client = LLMClient.from_spec(model, settings)  # a bad spec fails before any output
+    if config.uses_llm:  # a bad spec fails before any output
+        client = LLMClient.from_spec(model, client_options.settings())
     try:
         result = run_prompts_stage(RunDir.create(out), config, client=client, force=force)
     finally:
@@ -163,4 +139,4 @@ def prompts(
 
 def register(app: typer.Typer) -> None:
     """Add `persona prompts` to `app`."""
-    app.command("prompts")(prompts)
+    app.command("prompts")(with_client_options(prompts))

@@ -16,7 +16,6 @@ from persona_testbed.llm.specs import DEFAULT_MODEL
 from persona_testbed.prompts.controversy import score_controversy
 from persona_testbed.prompts.filters import DropReason, rule_drop_reasons, word_count
 from persona_testbed.prompts.plot import plot_topic_distribution
-from persona_testbed.prompts.seeding import child_rng, child_seed
 from persona_testbed.prompts.sources import read_demo, read_prism, read_questions
 from persona_testbed.prompts.split import TRAIN_FRACTION, stratified_split
 from persona_testbed.prompts.topics import (
@@ -26,6 +25,7 @@ from persona_testbed.prompts.topics import (
     top_words,
 )
 from persona_testbed.run import RunDir
+from persona_testbed.seeding import child_rng, child_seed
 
 if TYPE_CHECKING:
     from persona_testbed.llm import LLMClient

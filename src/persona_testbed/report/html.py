@@ -12,6 +12,7 @@ from persona_testbed import __version__
 from persona_testbed.llm import ModelUsage
 from persona_testbed.report.sections import (
     Section,
+    agreement_facts,
     build_section,
     population_facts,
     preferences_facts,
@@ -62,6 +63,7 @@ def build_sections(run: RunDir) -> list[Section]:
         "population": population_facts,
         "prompts": prompts_facts,
         "preferences": preferences_facts,
+        "agreement": agreement_facts,
     }
     for section in sections:
         if section.missing is None and section.key in extras:

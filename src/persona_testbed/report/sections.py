@@ -170,3 +170,32 @@ def preferences_facts(run: RunDir, section: Section) -> None:
             section.tables.insert(
                 1, table_view("share preferring y_w (95% CI)", pl.DataFrame(rows))
             )
+
+
+# The agreement stage's tables live in Parquet (the PNGs are picked up from the manifest).
+AGREEMENT_TABLES: tuple[tuple[str, str], ...] = (
+    (
+        "agreement/loo/attributes.parquet",
+        "leave-one-out kappa per attribute (lower: more influence)",
+    ),
+    ("agreement/models/pairwise.parquet", "pairwise Cohen's kappa between annotators"),
+    ("agreement/models/human_pairwise.parquet", "kappa against human labels"),
+)
+
+
+def agreement_facts(run: RunDir, section: Section) -> None:
+    for output, title in AGREEMENT_TABLES:
+        path = run.file(output)
+        if path.is_file():
+            section.tables.append(table_view(title, pl.read_parquet(path)))
+    summary = run.file("agreement/models/summary.json")
+    if summary.is_file():
+        report = json.loads(summary.read_text("utf-8"))
+        overall = report.get("agreement") or {}
+        level = (report.get("config") or {}).get("level", 0.95)
+        for key in ("fleiss_kappa", "krippendorff_alpha"):
+            value = overall.get(key)
+            if isinstance(value, dict) and value.get("value") is not None:
+                interval = f" ({level:.0%} CI {_cell(value['low'])} to {_cell(value['high'])})"
+                shown = _cell(value["value"]) + (interval if value.get("low") is not None else "")
+                section.facts.append((key.replace("_", " "), shown))

@@ -25,9 +25,12 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for every browser test; launch() gives it a fresh profile."""
+    """Headless Chromium for a module's browser tests; launch() gives it a fresh profile.
+
+    Module scope, not session: Playwright's sync API keeps an asyncio loop running in the main
+    thread while it is open, which would break later tests that run their own event loop."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

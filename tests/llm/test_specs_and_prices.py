@@ -9,6 +9,7 @@ from persona_testbed.llm import (
     ClientSettings,
     PriceTable,
     embedded_model_path,
+    is_embedded_model,
     list_models,
     make_backend,
     parse_spec,
@@ -72,3 +73,18 @@ def test_gguf_spec_may_name_an_embedded_model_file() -> None:
     backend = make_backend("gguf:smollm2-135m", ClientSettings())
     assert backend.model_id == "gguf:smollm2-135m"
     assert backend.endpoint == str(embedded_model_path("smollm2-135m"))
+
+
+@pytest.mark.parametrize(
+    ("model_id", "embedded"),
+    [
+        ("local:smollm2-135m", True),
+        ("gguf:smollm2-135m", True),
+        ("gguf:/opt/models/SmolLM2-135M-Instruct.Q4_1.gguf", True),
+        ("gguf:/opt/models/qwen2.5-7b-instruct-q4_k_m.gguf", False),
+        ("openai:smollm2-135m", False),  # a server may name any model so; it is not ours
+        ("openai:gpt-4o", False),
+    ],
+)
+def test_embedded_models_are_recognised_by_name_or_file(model_id: str, embedded: bool) -> None:
+    assert is_embedded_model(model_id) is embedded

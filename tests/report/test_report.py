@@ -121,8 +121,16 @@ def test_embedded_model_sections_carry_the_tiny_model_note(tmp_path: Path) -> No
     embedded = parse_spec(DEFAULT_MODEL).id
     with run.stage("prompts", {"source": "demo"}, seed=0, inputs=[]) as stage:
         stage.add_usage({embedded: ModelUsage(calls=3)})
+    # The same weights reached as a GGUF file still make a tiny-model section ...
+    with run.stage("agreement-models", {"n": 1}, seed=0, inputs=[]) as stage:
+        stage.add_usage({embedded: ModelUsage(calls=1), "gguf:smollm2-135m": ModelUsage(calls=1)})
+    # ... but one real model among them does not.
+    with run.stage("preferences", {"n": 1}, seed=0, inputs=[]) as stage:
+        stage.add_usage({embedded: ModelUsage(calls=1), "openai:gpt-4o": ModelUsage(calls=1)})
     html = write_report(run.path).read_text("utf-8")
     sections = sections_of(html)
     assert "Tiny model" in sections["prompts"] and embedded in sections["prompts"]
+    assert "Tiny model" in sections["agreement"]
+    assert "Tiny model" not in sections["preferences"]
     assert "No completed bench stage" in sections["bench"]
     assert "Tiny model" not in sections["bench"]

@@ -43,6 +43,16 @@ def parse_spec(spec: str) -> ModelSpec:
     return ModelSpec(kind=kind, name=name)  # type: ignore[arg-type]
 
 
+def is_embedded_model(model_id: str) -> bool:
+    """Whether a model id names one of the tiny embedded models, by name or by its GGUF file
+    (`local:smollm2-135m`, `gguf:smollm2-135m`, `gguf:/any/dir/SmolLM2-135M-Instruct.Q4_1.gguf`)."""
+    kind, _, name = model_id.partition(":")
+    if kind not in ("local", "gguf"):
+        return False
+    files = {filename for _, _, filename in EMBEDDED_MODELS.values()}
+    return name in EMBEDDED_MODELS or Path(name).name in files
+
+
 def embedded_model_path(name: str) -> Path | None:
     """Locate the GGUF file without importing its package (which pulls in unrelated code)."""
     _, package, filename = EMBEDDED_MODELS[name]

@@ -10,11 +10,10 @@ from typing import Any
 
 import polars as pl
 
-from persona_testbed.llm import DEFAULT_MODEL, parse_spec
+from persona_testbed.llm import is_embedded_model
 from persona_testbed.run import RunDir, StageRecord
 
 MAX_TABLE_ROWS = 40
-EMBEDDED_MODEL_IDS = {parse_spec(DEFAULT_MODEL).id}
 
 
 @dataclass
@@ -44,8 +43,8 @@ class Section:
 
     @property
     def embedded_only(self) -> bool:
-        """Every model behind this section is the tiny embedded default."""
-        return bool(self.models) and set(self.models) <= EMBEDDED_MODEL_IDS
+        """Every model behind this section is a tiny embedded one."""
+        return bool(self.models) and all(is_embedded_model(m) for m in self.models)
 
 
 def image_uri(path: Path) -> str:

@@ -85,3 +85,30 @@ def test_prompt_longer_than_the_context_is_a_clear_error(tmp_path: Path) -> None
     )
     with pytest.raises(LLMCallError, match="local:smollm2-135m"):
         small.complete(small.request([Message(role="user", content="word " * 200)]))
+
+
+def test_thread_count_does_not_change_what_the_model_writes(model: LLMClient) -> None:
+    # The cache key leaves the thread count out, so it must not matter: ggml splits a matrix
+    # product by rows, each row summed by one thread in the same order.
+    one_thread = LLMClient.from_spec(
+        "local:smollm2-135m", ClientSettings(cache_path=None, show_progress=False, n_threads=1)
+    )
+    requests = [
+        model.request(
+            [Message(role="user", content=f"Name a fruit and a colour. ({i})")],
+            max_tokens=16,
+            temperature=0.8,
+            sample_index=i,
+        )
+        for i in range(3)
+    ]
+    two_threads = LLMClient.from_spec(
+        "local:smollm2-135m", ClientSettings(cache_path=None, show_progress=False, n_threads=2)
+    )
+    try:
+        expected = [r.text for r in one_thread.complete_batch(requests)]
+        assert [r.text for r in two_threads.complete_batch(requests)] == expected
+        assert len(set(expected)) > 1  # the samples differ, so equal lists are not trivial
+    finally:
+        one_thread.close()
+        two_threads.close()

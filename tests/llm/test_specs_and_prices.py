@@ -88,3 +88,27 @@ def test_gguf_spec_may_name_an_embedded_model_file() -> None:
 )
 def test_embedded_models_are_recognised_by_name_or_file(model_id: str, embedded: bool) -> None:
     assert is_embedded_model(model_id) is embedded
+
+
+def test_local_threads_default_to_every_usable_core_or_persona_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from persona_testbed.llm.backends.llamacpp import LlamaCppBackend, usable_cores
+
+    def threads() -> int:
+        backend = make_backend("local:smollm2-135m", ClientSettings())
+        assert isinstance(backend, LlamaCppBackend)
+        return backend.n_threads
+
+    monkeypatch.delenv("PERSONA_THREADS", raising=False)
+    assert threads() == usable_cores()
+    monkeypatch.setenv("PERSONA_THREADS", "3")
+    assert ClientSettings().n_threads == 3
+    assert threads() == 3
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+def test_bad_persona_threads_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("PERSONA_THREADS", value)
+    with pytest.raises(PersonaError, match=r"PERSONA_THREADS must be a whole number >= 1"):
+        ClientSettings()

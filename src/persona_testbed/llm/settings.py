@@ -7,10 +7,20 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from persona_testbed.errors import PersonaError
 from persona_testbed.llm.cache import default_cache_path
 from persona_testbed.llm.pricing import PriceTable
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+def _threads_from_env() -> int | None:
+    value = os.environ.get("PERSONA_THREADS", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise PersonaError(f"PERSONA_THREADS must be a whole number >= 1, not {value!r}")
+    return int(value)
 
 
 class ClientSettings(BaseModel):
@@ -33,6 +43,11 @@ class ClientSettings(BaseModel):
     prices: PriceTable = Field(default_factory=PriceTable)
     show_progress: bool = True
     n_ctx: int = Field(4096, description="context window for local GGUF models")
+    n_threads: int | None = Field(
+        default_factory=lambda: _threads_from_env(),
+        ge=1,
+        description="CPU threads of a local GGUF call; None: every core this process may use",
+    )
 
     def resolved_base_url(self) -> str:
         return (self.base_url or DEFAULT_OPENAI_BASE_URL).rstrip("/")

@@ -105,7 +105,7 @@ def make_backend(spec: str, settings: ClientSettings) -> Backend:
         if not path.exists() and parsed.name in EMBEDDED_MODELS:
             # gguf:NAME of an embedded model loads its file directly, e.g. to compare runtimes.
             path = embedded_model_path(parsed.name) or path
-    return LlamaCppBackend(parsed.id, path, n_ctx=settings.n_ctx)
+    return LlamaCppBackend(parsed.id, path, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
 """Local GGUF models through llama-cpp-python, behind the async interface.
 
-A llama.cpp context is not thread safe, so one request runs at a time (a lock), each in a worker
-thread so the event loop stays responsive.
+A llama.cpp context is not thread safe, so one request runs at a time, each in a worker thread so
+the event loop stays responsive. The lock is shared by every local model of the process: each call
+already uses every core (llama-cpp-python's default is half of them), and two models computing at
+once would oversubscribe the CPU, which ggml's spinning worker threads make much slower.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,17 @@ import numpy as np
 
 from persona_testbed.llm.backends.base import LLMCallError
 from persona_testbed.llm.types import ChatRequest, ChatResult, TokenLogprob
+
+# One local computation at a time in this process; see the module docstring.
+_COMPUTE_LOCK = threading.Lock()
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _llama_response_format(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -40,10 +54,9 @@ class LlamaCppBackend:
         self.endpoint = str(self.model_path)
         self.identity = f"gguf:{self.model_path.name}:{self.model_path.stat().st_size}"
         self._n_ctx = n_ctx
-        self._n_threads = n_threads
+        self.n_threads = n_threads or usable_cores()
         self._llama: Any = None
         self._formatter: Any = None
-        self._lock = threading.Lock()
 
     def _load(self) -> Any:
         if self._llama is not None:
@@ -60,7 +73,8 @@ class LlamaCppBackend:
             llama = Llama(
                 str(self.model_path),
                 n_ctx=self._n_ctx,
-                n_threads=self._n_threads,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
                 seed=0,
                 verbose=False,
             )
@@ -84,7 +98,7 @@ class LlamaCppBackend:
         return await asyncio.to_thread(self._complete_locked, request)
 
     def _complete_locked(self, request: ChatRequest) -> ChatResult:
-        with self._lock:
+        with _COMPUTE_LOCK:
             llama = self._load()
             try:
                 return self._complete(llama, request)

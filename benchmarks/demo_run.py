@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from persona_testbed.llm.backends.llamacpp import usable_cores
 from persona_testbed.pipeline import RunConfig, load_yaml_model, run_pipeline
 from persona_testbed.report import write_report
 
@@ -47,7 +48,7 @@ def main() -> None:
         json.dumps(
             {
                 "config": str(args.config),
-                "cpus": os.cpu_count(),
+                "cpus": usable_cores(),
                 "machine": platform.processor() or platform.machine(),
                 "stages_s": {s.name: round(s.seconds, 1) for s in cold.stages},
                 "cold_run_s": round(cold_s, 1),

@@ -2,7 +2,7 @@
 
 Sends the same batch of persona-length chat requests to the embedded model through the full
 client path (no cache) with each thread count, alternating the settings over several rounds so
-that a change in machine load hits every setting alike. Checks that every setting writes the
+that a change in machine load hits every setting alike. Reports whether every setting writes the
 same text: ggml splits a matrix product by rows, so the thread count must not change results.
 
     .venv/bin/python benchmarks/local_threads.py [--requests 8] [--rounds 2] [--threads 1 0]

@@ -87,14 +87,14 @@ def test_prompt_longer_than_the_context_is_a_clear_error(tmp_path: Path) -> None
         small.complete(small.request([Message(role="user", content="word " * 200)]))
 
 
-def test_thread_count_does_not_change_what_the_model_writes(model: LLMClient) -> None:
+def test_thread_count_does_not_change_what_the_model_writes() -> None:
     # The cache key leaves the thread count out, so it must not matter: ggml splits a matrix
     # product by rows, each row summed by one thread in the same order.
     one_thread = LLMClient.from_spec(
         "local:smollm2-135m", ClientSettings(cache_path=None, show_progress=False, n_threads=1)
     )
     requests = [
-        model.request(
+        one_thread.request(
             [Message(role="user", content=f"Name a fruit and a colour. ({i})")],
             max_tokens=16,
             temperature=0.8,

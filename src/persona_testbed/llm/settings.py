@@ -44,7 +44,7 @@ class ClientSettings(BaseModel):
     show_progress: bool = True
     n_ctx: int = Field(4096, description="context window for local GGUF models")
     n_threads: int | None = Field(
-        default_factory=lambda: _threads_from_env(),
+        default_factory=_threads_from_env,
         ge=1,
         description="CPU threads of a local GGUF call; None: every core this process may use",
     )

@@ -2,8 +2,8 @@
 
 A llama.cpp context is not thread safe, so one request runs at a time, each in a worker thread so
 the event loop stays responsive. The lock is shared by every local model of the process: each call
-already uses every core (llama-cpp-python's default is half of them), and two models computing at
-once would oversubscribe the CPU, which ggml's spinning worker threads make much slower.
+already uses every core (llama-cpp-python's default is half of them), so two models computing at
+once would only compete for the same cores.
 """
 
 from __future__ import annotations

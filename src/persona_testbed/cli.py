@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -46,6 +47,7 @@ pipeline_commands.register(app)
 bench_commands.register(app)
 agreement_commands.register(app)
 report_commands.register(app)
+USER_FIXABLE_OS_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES})
 # soft_wrap: long lines (paths, usage) stay whole when piped to a file or a log.
 out = Console(soft_wrap=True)
 
@@ -126,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except PersonaError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # A full disk or a read-only target mid-write is the user's to fix, not a bug: one line.
+        if exc.errno not in USER_FIXABLE_OS_ERRORS:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     return 0
 

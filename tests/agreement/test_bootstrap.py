@@ -10,12 +10,14 @@ from persona_testbed.agreement.bootstrap import (
     bootstrap_item_counts,
     bootstrap_mean,
     percentile_interval,
+    pooled_kappas,
     resample_weights,
 )
 from persona_testbed.agreement.statistics import (
     cohen_kappa,
     contingency_table,
     fleiss_kappa,
+    kappa_from_table,
     krippendorff_alpha,
 )
 
@@ -88,3 +90,15 @@ def test_bootstrap_item_counts_for_fleiss_and_alpha() -> None:
         assert estimate.clusters == 3
         assert estimate.low is not None and estimate.high is not None
         assert estimate.low <= estimate.high
+
+
+def test_pooled_kappas_agree_with_kappa_from_table() -> None:
+    rng = np.random.default_rng(4)
+    tables = rng.integers(0, 6, size=(300, 2, 2))
+    tables[0] = [[5, 0], [0, 0]]  # both raters always "A": undefined
+    tables[1] = [[0, 0], [0, 0]]  # no items
+    tables[2] = [[0, 3], [0, 0]]  # rater 1 always A, rater 2 always B: defined, kappa 0
+    for policy in ("one", "nan"):
+        vectorized = pooled_kappas(tables, undefined=policy)
+        one_by_one = [kappa_from_table(t, undefined=policy).value for t in tables]
+        np.testing.assert_allclose(vectorized, one_by_one, equal_nan=True)

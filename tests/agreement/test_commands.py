@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,13 @@ from persona_testbed.llm.loopback import LoopbackServer
 
 from .helpers import make_run
 
+LOG_08, LOG_02 = math.log(0.8), math.log(0.2)
 RULES: list[dict[str, Any]] = [
     {"contains": "Revise the COMPLETION", "reply": "REVISED PREFERENCE: [refined] brief.\nDONE"},
     {"contains": "Examine the COMPLETION", "reply": "EVALUATION: long. SUGGESTIONS: cut.\nDONE"},
-    {"contains": "Which answer", "reply": "A", "logprobs": {"A": 0.8, "B": 0.2}},
+    # Log-probabilities: the role-play judge prefers the refined answer in either order.
+    {"contains": "Answer A: [refined]", "reply": "A", "logprobs": {"A": LOG_08, "B": LOG_02}},
+    {"contains": "Which answer", "reply": "B", "logprobs": {"A": LOG_02, "B": LOG_08}},
     {"reply": "A plain answer."},
 ]
 
@@ -54,7 +58,9 @@ def test_loo_command(server: LoopbackServer, tmp_path: Path) -> None:
         ]
     )  # fmt: skip
     assert code == 0, (output, error)
-    assert "2 attributes" in output and "most influential first (openai:loopback)" in output
+    assert (
+        "2 attributes" in output and "most influential first, by PABAK (openai:loopback)" in output
+    )
     assert run.file(ATTRIBUTES_MD).is_file() and run.file(BOXPLOT_PNG).is_file()
 
 

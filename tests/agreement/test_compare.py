@@ -91,12 +91,15 @@ def test_only_shared_items_are_compared() -> None:
 
 def test_perfect_constant_agreement_is_flagged_degenerate() -> None:
     constant = {"m1": "A" * 12, "m2": "A" * 12}
-    result = compare_annotators(_frame(constant), resamples=20)
-    row = result.pairwise.row(0, named=True)
+    as_one = compare_annotators(_frame(constant), undefined="one", resamples=20)
+    row = as_one.pairwise.row(0, named=True)
     assert row["kappa"] == 1.0 and row["degenerate"] and row["personas_degenerate"] == 3
-    as_nan = compare_annotators(_frame(constant), undefined="nan", resamples=20)
-    assert as_nan.pairwise["kappa"][0] is None or np.isnan(as_nan.pairwise["kappa"][0])
-    assert as_nan.summary()["pairwise"][0]["kappa"] is None
+    # Even when reported as 1.0, an undefined per-persona kappa is never averaged.
+    assert row["persona_kappa_mean"] is None
+    missing = compare_annotators(_frame(constant), resamples=20)
+    assert missing.pairwise["kappa"][0] is None or np.isnan(missing.pairwise["kappa"][0])
+    assert missing.summary()["pairwise"][0]["kappa"] is None
+    assert missing.pairwise["personas_degenerate"][0] == 3
 
 
 def _humans() -> pl.DataFrame:

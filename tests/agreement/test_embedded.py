@@ -42,7 +42,8 @@ def test_loo_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
         pairs=3,
         questions=4,
         model=DEFAULT_MODEL,
-        max_tokens=32,
+        templates="brief",  # two or three sentences: mostly complete at a short budget
+        max_tokens=128,
         resamples=100,
     )
     try:

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from persona_testbed.agreement import LooConfig, run_loo_stage
+from persona_testbed.agreement.loo_analysis import attribute_table, pair_kappas
 from persona_testbed.agreement.loo_stage import (
     ATTRIBUTES_MD,
     ATTRIBUTES_PARQUET,
@@ -149,9 +150,13 @@ def test_several_annotator_models(tmp_path: Path) -> None:
     by_model = {row["annotator"]: row for row in result.table.iter_rows(named=True)}
     assert by_model["scripted:a"]["observed_agreement"] == pytest.approx(0.0)
     assert by_model["scripted:a"]["kappa_mean"] < 0
-    # Always prefers the refined answer: constant identical labels -> degenerate, kappa 1.
-    assert by_model["scripted:b"]["kappa_mean"] == pytest.approx(1.0)
-    assert by_model["scripted:b"]["pairs_degenerate"] == 3
+    # Always prefers the refined answer: constant identical labels -> kappa 0/0, missing (not
+    # averaged as 1) and counted; PABAK says what happened: no choice changed.
+    assert by_model["scripted:b"]["kappa_mean"] is None
+    assert (
+        by_model["scripted:b"]["pairs_degenerate"] == by_model["scripted:b"]["pairs_undefined"] == 3
+    )
+    assert by_model["scripted:b"]["pabak_mean"] == pytest.approx(1.0)
     record = run.stage_record(STAGE)
     assert record is not None and record.models == ["scripted:a", "scripted:b"]
 
@@ -192,10 +197,67 @@ def test_all_revisions_empty_is_an_error_and_writes_nothing(tmp_path: Path) -> N
     client = scripted_client(empty_revisions, tmp_path)
     with pytest.raises(Exception, match="no LOO item to label"):
         run_loo_stage(run, _config(attributes=["age"], pairs=1, questions=2), client=client)
-    assert run.stage_record(STAGE) is None
+    # A fresh run directory whose first stage fails loses its manifest too (run/rundir.py).
+    assert not run.manifest_path.exists() or run.stage_record(STAGE) is None
     assert not run.file(LABELS_PARQUET).exists()
 
 
 def test_config_rejects_names_and_count_together() -> None:
     with pytest.raises(ValueError, match="not both"):
         LooConfig(attributes=["age"], n_attributes=2)
+
+
+def _labels(pairs: dict[str, tuple[str, str]]) -> pl.DataFrame:
+    """LOO labels from per-pair label strings (without, with); "-" is an item with no label.
+    Pair ids are "<attribute>/<n>"."""
+    rows = []
+    for pair_id, (without, with_) in pairs.items():
+        for role, labels in (("without", without), ("with", with_)):
+            for index, label in enumerate(labels):
+                rows.append(
+                    {
+                        "annotator": "m",
+                        "attribute": pair_id.split("/")[0],
+                        "pair_id": pair_id,
+                        "item_id": f"{pair_id}:{index}",
+                        "role": role,
+                        "label": None if label == "-" else label,
+                        "p_a": {"A": 0.9, "B": 0.1, "-": 0.5}[label],
+                    }
+                )
+    return pl.DataFrame(rows)
+
+
+def test_influence_is_ranked_on_pabak_not_on_prevalence_sensitive_kappa() -> None:
+    # "skewed" changes 1 choice in 10 but its labels are mostly A: kappa 0 (one role is
+    # constant), observed agreement 0.9. "balanced" changes 3 in 10 with balanced labels:
+    # kappa 0.4, observed agreement 0.7. Ranked on kappa (the old rule) "skewed" came first.
+    # "constant" never changes anything and always says A: kappa 0/0 (undefined; the old
+    # default reported 1.0); "tied" has two items without a label, left out and counted.
+    labels = _labels(
+        {
+            "skewed/1": ("AAAAAAAAAB", "AAAAAAAAAA"),
+            "balanced/1": ("AAAAABBBBB", "AABBBBBBBB"),
+            "constant/1": ("AAAAAAAAAA", "AAAAAAAAAA"),
+            "tied/1": ("AB-ABABABA", "ABA-BABABB"),
+        }
+    )
+    kappas = pair_kappas(labels)
+    table = attribute_table(kappas, resamples=50).sort("influence_rank")
+    assert table["attribute"].to_list() == ["balanced", "tied", "skewed", "constant"]
+    rows = {row["attribute"]: row for row in table.iter_rows(named=True)}
+    assert rows["balanced"]["pabak_mean"] == pytest.approx(0.4)
+    assert rows["balanced"]["kappa_mean"] == pytest.approx(0.4)
+    assert rows["skewed"]["pabak_mean"] == pytest.approx(0.8)
+    assert rows["skewed"]["kappa_mean"] == pytest.approx(0.0)
+    assert rows["skewed"]["observed_agreement"] == pytest.approx(0.9)
+    # AC1: pi_A = 19/20, p_e = 2 * 0.95 * 0.05 = 0.095 -> (0.9 - 0.095) / 0.905.
+    assert rows["skewed"]["ac1_mean"] == pytest.approx(0.805 / 0.905)
+    # Undefined kappa: missing, counted, never averaged as 1.
+    assert rows["constant"]["kappa_mean"] is None
+    assert rows["constant"]["pairs_undefined"] == rows["constant"]["pairs_degenerate"] == 1
+    assert rows["constant"]["pabak_mean"] == pytest.approx(1.0)
+    # Items either role left unlabelled are out of every statistic, and counted.
+    assert rows["tied"]["items_unlabelled"] == 2
+    assert rows["tied"]["items_per_pair"] == 8
+    assert rows["tied"]["observed_agreement"] == pytest.approx(7 / 8)

@@ -25,10 +25,18 @@ from persona_testbed.agreement.models_stage import (
     STAGE,
     SUMMARY_JSON,
 )
-from persona_testbed.errors import InputError
+from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.llm import ChatRequest, LLMClient
 
-from .helpers import make_run, odd, persona_value, question_of, roleplay_script, scripted_client
+from .helpers import (
+    make_run,
+    odd,
+    persona_value,
+    question_of,
+    refined_shown_first,
+    roleplay_script,
+    scripted_client,
+)
 
 
 def _always(_: ChatRequest) -> bool:
@@ -151,7 +159,10 @@ def test_humans_restrict_items_and_give_majority_and_baseline(tmp_path: Path) ->
     assert agreement.annotators == [MAJORITY_ANNOTATOR, *names]
     vs_b = agreement.pairwise.filter(pl.col("annotator_2") == "scripted:b").row(0, named=True)
     assert vs_b["annotator_1"] == MAJORITY_ANNOTATOR
-    assert vs_b["kappa"] == pytest.approx(1.0)  # the majority follows scripted:b's rule
+    # The majority follows scripted:b's rule, which gives these 9 items one label: agreement
+    # on every item, and a kappa of 0/0, missing and flagged (it used to be reported as 1.0).
+    assert vs_b["observed_agreement"] == pytest.approx(1.0)
+    assert vs_b["kappa"] is None and vs_b["degenerate"]
     assert agreement.humans is not None and agreement.humans.annotators == 9
     assert agreement.humans.majority.items_with_majority == 9
     for name in (HUMANS_HISTOGRAMS_PNG, MODELS_MATRIX_PNG, HUMAN_PAIRWISE_PARQUET):
@@ -220,3 +231,48 @@ def test_missing_preferences_and_config_errors(tmp_path: Path) -> None:
         ModelsConfig(annotators=["scripted:b"])
     with pytest.raises(ValueError, match="listed twice"):
         ModelsConfig(annotators=["scripted:b", "scripted:b"])
+
+
+def test_undecided_and_tied_model_labels_are_counted_and_left_out(tmp_path: Path) -> None:
+    base = roleplay_script(_by_question)
+    minimum_wage = "minimum wage"
+
+    def sometimes_silent(request: ChatRequest) -> object:
+        # On one question: no mass on A/B when the refined answer is listed second (the other
+        # order alone would say "A" with 0.9, P(A) 0.70 under the old averaging).
+        if request.top_logprobs and minimum_wage in question_of(request):
+            if not refined_shown_first(request):
+                return ("Hmm", {"Hmm": 1.0})
+            return ("A", {"A": 0.9, "B": 0.1})
+        return base(request)
+
+    clients = {
+        "scripted:b": scripted_client(sometimes_silent, tmp_path, "scripted:b"),
+        "scripted:c": scripted_client(
+            roleplay_script(SCRIPTS["scripted:c"]), tmp_path, "scripted:c"
+        ),
+    }
+    run = make_run(tmp_path / "run", personas=6, pairs_per_persona=4)
+    result = run_models_stage(run, _config(), clients=clients)
+    labels = pl.read_parquet(run.file(LABELS_PARQUET))
+    silent = labels.filter(
+        (pl.col("annotator") == "scripted:b") & pl.col("question").str.contains(minimum_wage)
+    )
+    assert silent.height == 6  # one item per persona
+    assert silent["label"].null_count() == 6
+    assert (silent["no_label"] == "undecided").all()
+    stats = json.loads(run.file(SUMMARY_JSON).read_text())["stats"]
+    assert stats["labels_undecided"] == 6
+    assert stats["unlabelled_by_annotator"] == {"scripted:b": 6, "scripted:c": 0}
+    # Kappa rests on the 18 items both annotators labelled.
+    assert result.agreement.pairwise["n_items"][0] == 24 - 6
+
+
+def test_a_model_that_labels_nothing_is_a_clear_error(tmp_path: Path) -> None:
+    # Always picks the first-listed answer with 0.7: every item ties at P(A) = 0.5 (before the
+    # fix every tie was labelled "A" and the model looked like a perfect "A" annotator).
+    first_listed = scripted_client(lambda r: ("A", {"A": 0.7, "B": 0.3}), tmp_path, "scripted:b")
+    clients = {"scripted:b": first_listed, **_clients(tmp_path, ["scripted:c"])}
+    run = make_run(tmp_path / "run", personas=3, pairs_per_persona=2)
+    with pytest.raises(PersonaError, match=r"scripted:b gave no label: 6 of 6 items tied"):
+        run_models_stage(run, _config(), clients=clients)

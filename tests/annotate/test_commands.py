@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from persona_testbed.annotate import LABEL_SCHEMA, register
 from persona_testbed.annotate.commands import create_study_command, export_command
+from persona_testbed.annotate.db import Database
 from persona_testbed.errors import InputError, PersonaError
 
 from .conftest import write_items_jsonl
@@ -73,6 +74,7 @@ def test_command_errors_are_persona_errors(tmp_path: Path, run_dir: Path) -> Non
         create_study_command(db=str(tmp_path / "no" / "x.sqlite"), run=run_dir)
     with pytest.raises(PersonaError, match="unsupported backend 'mysql'"):
         export_command(db="mysql://u@h/db", out=tmp_path / "o.csv")
+    Database.open(str(tmp_path / "empty.sqlite")).close()
     with pytest.raises(PersonaError, match="no study yet"):
         export_command(db=str(tmp_path / "empty.sqlite"), out=tmp_path / "o.csv")
     assert not (tmp_path / "o.csv").exists()

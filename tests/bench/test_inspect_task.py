@@ -29,11 +29,11 @@ def answer_script(request: ChatRequest) -> str:
     content = request.messages[-1].content
     if content.endswith("for this question:"):
         return "She cares about family."
-    if "number 0" in content:
-        return "[[BAD]]"
     system = request.messages[0].content
     marked = shown_attribute(request, "sex") == "Female" and draw(system, content) < 0.7
     answer = f"Try this. {MARK}" if marked else "Try this."
+    if "number 0" in content:
+        answer = "[[BAD]]"
     return f"Reasoning: short.\nAnswer: {answer}" if "Reasoning:" in system else answer
 
 

@@ -67,3 +67,22 @@ def test_filter_selects_matching_rows_and_null_never_equals() -> None:
         frame.with_columns(age_bracket_expr()).filter(parse_slice("age bracket=65+").expr()).height
         == 1
     )
+
+
+def test_a_double_equals_is_malformed_not_a_filter_matching_nobody() -> None:
+    with pytest.raises(InputError, match="malformed clause 'sex==Male'") as error:
+        parse_slice("sex==Male")
+    assert "\n" not in str(error.value)
+
+
+def test_a_filter_that_matches_no_sampled_pair_fails_before_any_call() -> None:
+    from persona_testbed.bench.slices import check_filters_match
+
+    pairs = pl.DataFrame({"sex": ["Female", "Male"], "age": [30, 40]})
+    check_filters_match([parse_slice("sex=male")], pairs)  # matches one pair: fine
+    with pytest.raises(InputError) as error:
+        check_filters_match([parse_slice("sex=Other")], pairs)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "--slice 'sex=Other': matches none of the 2 sampled" in message
+    assert "sex values here: Female, Male" in message

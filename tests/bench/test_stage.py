@@ -19,7 +19,7 @@ from persona_testbed.bench.stage import (
     SUMMARY,
 )
 from persona_testbed.errors import ConfigMismatchError, InputError
-from persona_testbed.llm import ChatRequest
+from persona_testbed.llm import ChatRequest, ScriptedBackend
 from persona_testbed.run import RunDir
 
 from .conftest import MARK, clients_for, draw, marker_judge, scripted_client, shown_attribute
@@ -82,7 +82,10 @@ def test_planted_signal_is_recovered(make_run: Callable[..., RunDir], tmp_path: 
     female = persona_sex.filter(pl.col("value") == "Female").row(0, named=True)
     male = persona_sex.filter(pl.col("value") == "Male").row(0, named=True)
     assert covers(female["ci_low"], female["ci_high"], PLANTED_RATE)
-    assert (male["accuracy"], male["ci_low"], male["ci_high"]) == (0.0, 0.0, 0.0)
+    # No male pair passes: not a zero-width interval but Wilson with one observation per
+    # cluster (the 10 questions are fewer than the male personas).
+    assert (male["accuracy"], male["ci_low"]) == (0.0, 0.0)
+    assert 0.0 < male["ci_high"] < 0.3
     match = slices.filter(
         (pl.col("method") == "persona")
         & (pl.col("slice") == "sex=Female & political views=Republican")
@@ -101,7 +104,7 @@ def test_planted_signal_is_recovered(make_run: Callable[..., RunDir], tmp_path: 
     assert "accuracy [95% CI]" in markdown and "scripted:judge" in markdown
 
 
-def test_cot_reasoning_leak_is_flagged_when_the_answer_line_is_missing(
+def test_cot_without_its_answer_line_is_a_generation_failure(
     make_run: Callable[..., RunDir], tmp_path: Path
 ) -> None:
     def no_delimiter(request: ChatRequest) -> str:
@@ -109,13 +112,19 @@ def test_cot_reasoning_leak_is_flagged_when_the_answer_line_is_missing(
 
     run = make_run(n_personas=4, n_prompts=2)
     config = BenchConfig(models=("m",), judge="j", methods=(Method.PERSONA_COT,), n=4)
-    result = run_bench_stage(run, config, clients=clients_for(tmp_path, no_delimiter))
+    clients = clients_for(tmp_path, no_delimiter)
+    result = run_bench_stage(run, config, clients=clients)
     samples = pl.read_parquet(run.file(SAMPLES))
-    assert samples["answer_parse_error"].null_count() == 0
-    assert samples["answer"].to_list() == samples["raw_output"].to_list()
+    # Asked again with twice the budget, still no Answer line: never judged, never a pass.
+    assert samples["generation_failure"].to_list() == ["no answer line"] * 4
+    assert samples["generation_attempts"].to_list() == [2] * 4
+    assert samples["passed"].is_null().all() and samples["not_subtle"].is_null().all()
     (metrics,) = result.metrics
-    assert metrics.answer_parse_errors == 4
-    assert metrics.not_subtle.value == 1.0
+    assert metrics.generation_failures == 4
+    assert metrics.accuracy.value is None  # nothing complete to judge
+    assert metrics.accuracy_failures_counted.value == 0.0
+    judge_backend = clients["j"].backend
+    assert isinstance(judge_backend, ScriptedBackend) and judge_backend.calls == []
 
 
 def test_malformed_verdicts_are_recorded_and_excluded(
@@ -158,7 +167,8 @@ def test_leave_one_attribute_out(make_run: Callable[..., RunDir], tmp_path: Path
     def model(request: ChatRequest) -> str:
         return f"tip {MARK}" if shown_attribute(request, "sex") == "Female" else "tip"
 
-    run = make_run(n_personas=10, n_prompts=3)
+    # Enough questions that the interval, which also resamples questions, can exclude 0.
+    run = make_run(n_personas=10, n_prompts=12)
     config = BenchConfig(
         models=("m",), judge="j", methods=(Method.PERSONA,), n=20, loo=("sex", "religion")
     )

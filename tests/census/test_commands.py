@@ -36,8 +36,19 @@ def test_acceptance_personas_twice_gives_identical_rows_then_compare_and_show(
 
     compared = runner.invoke(app, ["census-compare", "--run", str(tmp_path / "p1")])
     assert compared.exit_code == 0, compared.output
-    for name in ("census_compare.csv", "census_compare.md", "census_compare.png"):
+    for name in (
+        "census_compare.csv",
+        "census_compare.md",
+        "census_compare.png",
+        "census_joint.csv",
+        "census_joint.png",
+    ):
         assert (tmp_path / "p1" / name).is_file()
+    assert "controlled by design (not evidence): age vs pums, race vs pums" in compared.output
+    assert (
+        "pums: mean TVD" in compared.output and "over 21 uncontrolled attributes" in compared.output
+    )
+    assert "age x education" in compared.output and "iid 95%" in compared.output
 
     shown = runner.invoke(app, ["show", "p0003", "--run", str(tmp_path / "p1")])
     assert shown.exit_code == 0, shown.output
@@ -56,6 +67,16 @@ def test_raked_run_reports_target_and_effective_sample_size(
     assert result.exit_code == 0, result.output
     assert "rake target: us-2022" in result.output
     assert "effective sample size:" in result.output
+    # Acceptance (issue 13): the corrected target, its limits, controlled rows, joint table.
+    compared = CliRunner().invoke(app, ["census-compare", "--run", str(tmp_path / "r")])
+    assert compared.exit_code == 0, compared.output
+    out = " ".join(compared.output.split())
+    assert "White non-Hispanic (B01001H) / Hispanic (B01001I) / Other non-Hispanic" in out
+    assert "target limits: The shipped ACS tables identify only White non-Hispanic" in out
+    assert "sum to the published total 333,287,557" in out
+    assert "controlled by design (not evidence): age vs raked, age vs target" in out
+    assert "raked: mean TVD" in out and "target: mean TVD" not in out
+    assert "sex x occupation category" in out and "education x income" in out
 
 
 def test_user_errors_surface_as_persona_errors_and_write_nothing(

@@ -6,7 +6,7 @@ import polars as pl
 
 from persona_testbed.census import Population, load_dictionary
 from persona_testbed.census.categories import INDUSTRY_SECTORS, OCCUPATION_GROUPS
-from persona_testbed.census.decode import job_tables
+from persona_testbed.census.decode import DIRECT_LABELS, job_tables, non_answer_codes
 
 
 def test_job_groups_come_from_label_prefixes_carried_in_code_order() -> None:
@@ -36,3 +36,27 @@ def test_every_decoded_value_is_a_label_or_null(population: Population) -> None:
     kids = frame.filter(pl.col("age").is_between(5, 15)).get_column("detailed job description")
     assert kids.value_counts(sort=True).row(0)[0] == "Student"
     assert frame.get_column("household type").null_count() > 0  # group quarters
+
+
+def test_non_answer_codes_of_every_decoded_variable_are_not_applicable(
+    population: Population, bundled_rows: pl.DataFrame
+) -> None:
+    """ANC1P 999 "Not reported", 996 "Uncodable entries" and 000 "Suppressed" are no answer:
+    the persona gets null ("not applicable"), never "ancestry: Not reported"."""
+    dictionary = load_dictionary(None)
+    ancestry = dictionary.variable("ANC1P")
+    assert non_answer_codes(ancestry) == {"000", "996", "999"}
+    # "Other groups" / "Other responses" are answers, kept as labels.
+    assert ancestry.codes["997"] == "Other groups" and ancestry.codes["998"] == "Other responses"
+    for variable in DIRECT_LABELS.values():  # no other decoded variable has such a code
+        if variable != "ANC1P":
+            assert non_answer_codes(dictionary.variable(variable)) == set(), variable
+    # Real records of the bundled sample with each code decode to null.
+    codes = bundled_rows.get_column("ANC1P")
+    for code in ("999", "996"):
+        assert (codes == code).sum() > 0, code
+    decoded = population.frame.get_column("ancestry")
+    labels = set(decoded.drop_nulls().unique().to_list())
+    assert not labels & {"Not reported", "Uncodable entries"}
+    missing = (codes.is_in(["000", "996", "999"])).sum()
+    assert decoded.null_count() == missing

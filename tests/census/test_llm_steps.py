@@ -11,7 +11,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from persona_testbed.census import PersonaConfig, Population, build_personas, run_personas
+from persona_testbed.census import (
+    PersonaConfig,
+    Population,
+    build_personas,
+    run_census_compare,
+    run_personas,
+)
 from persona_testbed.census.curated import load_lists
 from persona_testbed.census.llm_steps import (
     FILL_CATEGORIES,
@@ -139,3 +145,62 @@ def test_judge_and_category_choice_helpers() -> None:
     assert all(len(c) == 2 and len(set(c)) == 2 for c in chosen)
     counts = Counter(c for pair in chosen for c in pair)
     assert set(counts) == set(FILL_CATEGORIES) and min(counts.values()) > 400
+
+
+def test_census_compare_shows_joints_before_and_after_a_distorting_judge(
+    tmp_path: Path,
+) -> None:
+    """A judge that prunes every married person aged 35+ flattens age x marital status: the
+    joint table shows it after pruning, and the first draw before pruning stays within noise."""
+
+    def prune_married(request: ChatRequest) -> str:
+        if request.messages[0].content == JUDGE_SYSTEM:
+            content = request.messages[1].content
+            married = re.search(r"^marital status: Married$", content, re.MULTILINE) is not None
+            reject = married and _age(request) >= 35
+            return json.dumps({"consistent": not reject, "reason": "married"})
+        return script(request)
+
+    run_dir = tmp_path / "run"
+    config = PersonaConfig(n=400, seed=6, fill_categories=0)
+    run_personas(run_dir, config, client=_client(prune_married))
+    before = pl.read_parquet(run_dir / "personas_before_pruning.parquet")
+    assert before.height == 400 and "marital status" in before.columns
+    joints = run_census_compare(run_dir).joints
+    assert joints is not None
+    rows = {row["table"]: row for row in joints.iter_rows(named=True)}
+    marital = rows["age x marital status"]
+    assert marital["n_before_pruning"] == 400
+    assert marital["tvd_before_pruning"] <= marital["iid_noise_tvd_p95"]
+    assert marital["tvd"] > marital["iid_noise_tvd_p95"] and marital["above_iid_p95"]
+    assert marital["tvd"] > marital["tvd_before_pruning"] + 0.2
+    markdown = (run_dir / "census_compare.md").read_text()
+    assert "Before pruning = the first draw of 400 records" in markdown
+
+
+def test_fill_text_cut_at_the_length_cap_ends_at_a_sentence_or_word() -> None:
+    """Constrained decoding stops at the schema's maxLength, often mid-word (issue 18)."""
+    from persona_testbed.census.llm_steps import MAX_FIELD_CHARS, MAX_JOB_CHARS, open_ended_fill
+
+    sentence = "Hums old sea shanties while cooking. "
+    quirk = (sentence * 10)[: MAX_FIELD_CHARS - 1] + "x"  # cut inside a word at the cap
+    job = ("tends the long rows of apple trees and " * 10)[:MAX_JOB_CHARS]
+
+    def capped(request: ChatRequest) -> str:
+        return json.dumps({"detailed_job_description": job, "defining_quirks": quirk})
+
+    (outcome,) = open_ended_fill(
+        _client(capped), ["profile"], ["values"], [("defining quirks",)], seed=0
+    )
+    assert outcome.error is None
+    assert outcome.values["defining quirks"].endswith("while cooking.")
+    assert len(outcome.values["defining quirks"]) < MAX_FIELD_CHARS
+    written_job = outcome.values["detailed job description"]
+    assert job.startswith(written_job[:-1]) and written_job.endswith(".")
+    assert all(word in job.split() for word in written_job.rstrip(".").split())
+    # A short reply is left exactly as written.
+    short = {"detailed_job_description": "Baker", "defining_quirks": "Hums."}
+    (kept,) = open_ended_fill(
+        _client(lambda r: json.dumps(short)), ["p"], ["v"], [("defining quirks",)], seed=0
+    )
+    assert kept.values == {"detailed job description": "Baker", "defining quirks": "Hums."}

@@ -244,3 +244,15 @@ def test_2019_files_with_relshipp_are_translated_to_relp(tmp_path: Path, small_c
         read_persons(
             [write_person_csv(bad, tmp_path / "bad.csv")], load_dictionary(dictionary_2019)
         )
+
+
+def test_a_truncated_csv_is_refused(tmp_path: Path, small_csv: Path) -> None:
+    """A download cut off mid-row: the last row is short, and must not be read as data."""
+    whole = small_csv.read_text()
+    cut = whole.rstrip("\n")
+    cut = cut[: cut.rfind(",", 0, len(cut) - 40)]  # a few fields short of a full row
+    truncated = tmp_path / "psam_p98.csv"
+    truncated.write_text(cut)
+    with pytest.raises(InputError, match=r"psam_p98\.csv: the last row has \d+ of \d+ fields"):
+        read_persons([truncated], load_dictionary(None))
+    read_persons([small_csv], load_dictionary(None))  # the whole file still reads

@@ -172,6 +172,7 @@ def test_choose_without_label_tokens_is_uniform_with_zero_coverage(tmp_path: Pat
     [choice] = client.choose_batch([(user("A or B?"), ["A", "B"])])
     assert choice.probs == [0.5, 0.5]
     assert choice.coverage == 0.0
+    assert choice.undecided
 
 
 def _render(options: Sequence[str]) -> list[Message]:
@@ -198,6 +199,31 @@ def test_both_orders_keep_a_content_preference(tmp_path: Path) -> None:
     item = OrderedChoice(render=_render, options=("good", "bad"), labels=("A", "B"))
     [choice] = client.choose_both_orders_batch([item])
     assert choice.probs == pytest.approx([0.8, 0.2])
+
+
+def test_an_order_without_label_mass_leaves_the_item_undecided(tmp_path: Path) -> None:
+    # 0.9 on "good" when it is listed first; no mass on any label in the other order. Before
+    # the fix the empty order was averaged in as 0.5, giving P(good) = 0.70: "prefers good".
+    def one_order_only(request: ChatRequest) -> tuple[str, dict[str, float]]:
+        if request.messages[-1].content.startswith("A: good"):
+            return ("A", {"A": 0.9, "B": 0.1})
+        return ("hmm", {"hmm": 1.0})
+
+    client = LLMClient(ScriptedBackend(one_order_only), settings(tmp_path))
+    item = OrderedChoice(render=_render, options=("good", "bad"), labels=("A", "B"))
+    [choice] = client.choose_both_orders_batch([item])
+    assert choice.undecided
+    assert choice.probs == [0.5, 0.5]
+    assert choice.order_coverage == pytest.approx([1.0, 0.0])
+    assert choice.coverage == pytest.approx(0.5)
+
+
+def test_both_orders_with_label_mass_are_decided(tmp_path: Path) -> None:
+    client = LLMClient(ScriptedBackend(lambda r: ("A", {"A": 0.6, "x": 0.4})), settings(tmp_path))
+    item = OrderedChoice(render=_render, options=("good", "bad"), labels=("A", "B"))
+    [choice] = client.choose_both_orders_batch([item])
+    assert not choice.undecided
+    assert choice.order_coverage == pytest.approx([0.6, 0.6])
 
 
 def test_cost_is_counted_and_max_cost_stops_before_overspending(tmp_path: Path) -> None:

@@ -53,6 +53,20 @@ def reply_of(response: httpx.Response) -> str:
 # --------------------------------------------------------------------------- plain completions
 
 
+def test_a_reply_longer_than_max_tokens_is_cut_and_says_length(
+    loop_server: LoopbackServer, client: httpx.Client
+) -> None:
+    # Like a real server: stop at the limit and report finish_reason "length", so the client's
+    # truncation handling is exercised and usage never exceeds max_tokens.
+    response = chat(client, loop_server, "one two three four five six", max_tokens=3)
+    data = response.json()
+    assert reply_of(response) == "echo: one two"
+    assert data["choices"][0]["finish_reason"] == "length"
+    assert data["usage"]["completion_tokens"] == 3
+    whole = chat(client, loop_server, "one two", max_tokens=3)
+    assert whole.json()["choices"][0]["finish_reason"] == "stop"
+
+
 def test_completion_shape_and_usage(loop_server: LoopbackServer, client: httpx.Client) -> None:
     body = {
         "model": "test-model",

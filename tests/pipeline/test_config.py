@@ -69,9 +69,13 @@ def test_shipped_configs_validate(name: str) -> None:
 
 
 def test_paper_dry_run_prints_the_paper_scale_plan(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", str(REPO / "configs" / "paper.yaml"), "--dry-run"]) == 0
-    out = capsys.readouterr().out
+    # The plan is printed even without PRISM's file; the dry run then says the real run
+    # could not start (exit 2) instead of that all is well.
+    assert main(["run", str(REPO / "configs" / "paper.yaml"), "--dry-run"]) == 2
+    captured = capsys.readouterr()
+    out = captured.out
     assert "317,200 pairs" in out and "1,586" in out and "nothing was called" in out
+    assert "conversations.jsonl" in captured.err and captured.err.count("\n") == 1
 
 
 def test_agreement_section_is_strict_and_gets_the_shared_model(tmp_path: Path) -> None:

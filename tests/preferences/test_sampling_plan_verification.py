@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import math
-
 import polars as pl
 import pytest
 
+from persona_testbed.estimation.bootstrap import wilson_interval
 from persona_testbed.preferences import (
     CallPlan,
     PairSizes,
@@ -12,8 +11,8 @@ from persona_testbed.preferences import (
     expected_unique,
     load_templates,
     plan_calls,
+    verification_markdown,
     verification_report,
-    wilson_interval,
 )
 
 TRAIN = [f"t{i}" for i in range(40)]
@@ -85,22 +84,12 @@ def test_paper_scale_plan() -> None:
     assert "| judge | openai:gpt-4o | 634,400 |" in shared.table()
 
 
-def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
-def test_wilson_interval_matches_the_formula() -> None:
-    assert wilson_interval(8, 10) == pytest.approx(_wilson(8, 10))
-    assert wilson_interval(0, 0) is None
-
-
 def test_report_counts_per_split_and_leaves_out_undecided_pairs() -> None:
     frame = pl.DataFrame(
         {
             "split": ["train"] * 4 + ["test_seen"] * 2 + ["test_unseen"],
+            "persona_id": ["p0", "p0", "p1", "p1", "p0", "p0", "p2"],
+            "prompt_id": ["q0", "q1", "q0", "q1", "q2", "q3", "q4"],
             "judge_p_chosen": [0.9, 0.8, 0.3, 0.5, 0.7, 0.6, 0.5],
             "judge_prefers_chosen": [True, True, False, None, True, True, None],
         }
@@ -114,6 +103,33 @@ def test_report_counts_per_split_and_leaves_out_undecided_pairs() -> None:
         2,
     )
     assert train["share_prefer_chosen"] == pytest.approx(2 / 3, abs=1e-4)
-    assert (train["ci95_low"], train["ci95_high"]) == pytest.approx(_wilson(2, 3), abs=1e-4)
+    assert (train["personas"], train["prompts"]) == (2, 2)
+    assert train["ci95_low"] <= 2 / 3 <= train["ci95_high"]
+    # Two judged pairs of one persona are one cluster: no interval (Wilson would give one).
+    seen = report["splits"]["test_seen"]
+    assert (seen["judged"], seen["personas"], seen["ci95_low"]) == (2, 1, None)
     assert report["splits"]["test_unseen"]["share_prefer_chosen"] is None
     assert report["overall"]["judged"] == 5 and report["judge_model"] == "scripted:judge"
+    assert "n/a" in verification_markdown(report)
+
+
+def test_share_interval_resamples_personas_not_pairs() -> None:
+    # 20 personas x 10 pairs on 10 shared prompts; a persona's judge always decides the same
+    # way (15 prefer y_w, 5 do not). The pairs carry the information of 20 personas, not 200
+    # independent judgments: the interval must be much wider than Wilson over pairs.
+    personas = [f"p{i}" for i in range(20) for _ in range(10)]
+    frame = pl.DataFrame(
+        {
+            "split": ["train"] * 200,
+            "persona_id": personas,
+            "prompt_id": [f"q{j}" for _ in range(20) for j in range(10)],
+            "judge_p_chosen": [0.9] * 200,
+            "judge_prefers_chosen": [int(p[1:]) % 4 != 0 for p in personas],
+        }
+    )
+    overall = verification_report(frame, "scripted:judge")["overall"]
+    assert overall["share_prefer_chosen"] == pytest.approx(0.75)
+    width = overall["ci95_high"] - overall["ci95_low"]
+    wilson_low, wilson_high = wilson_interval(150, 200)
+    assert width > 2.5 * (wilson_high - wilson_low)
+    assert overall["ci95_low"] <= 0.75 <= overall["ci95_high"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -9,10 +10,17 @@ import typer
 from typer.testing import CliRunner
 
 from persona_testbed.errors import ConfigMismatchError, InputError, PersonaError
+from persona_testbed.llm import ChatRequest
 from persona_testbed.prompts import PromptsConfig, register, run_prompts_stage
 from persona_testbed.prompts.commands import prompts as prompts_command
 from persona_testbed.run import RunDir
-from tests.prompts.helpers import FACTUAL, PRISM_FIXTURE, HashingEmbedder, scripted_client
+from tests.prompts.helpers import (
+    FACTUAL,
+    PRISM_FIXTURE,
+    HashingEmbedder,
+    controversy_script,
+    scripted_client,
+)
 
 CONTRACT = ("prompt_id", "text", "source", "source_id", "topic", "split", "kept", "drop_reason")
 EXPECTED_DROPS = {
@@ -132,3 +140,42 @@ def test_cli_needs_exactly_one_source(tmp_path: Path) -> None:
         prompts_command(out=tmp_path, prism=PRISM_FIXTURE, demo=True)
     with pytest.raises(PersonaError, match="choose exactly one prompt source"):
         prompts_command(out=tmp_path)
+
+
+def test_a_question_with_no_label_mass_in_one_order_is_undecided_not_kept(
+    tmp_path: Path,
+) -> None:
+    # For one opinion question the judge answers only when "Yes" is listed first (P(yes) 0.9)
+    # and puts no mass on A/B in the other order. Before the fix the empty order was averaged
+    # in as 0.5, P(yes) = 0.70, and the question was kept as controversial on one order alone.
+    def one_order_only(request: ChatRequest) -> tuple[str, dict[str, float]]:
+        text = request.messages[-1].content
+        if "death penalty" in text and not re.search(r"^A: Yes", text, re.MULTILINE):
+            return "Hmm", {"Hmm": 1.0}
+        return controversy_script(request)
+
+    client, _ = scripted_client(tmp_path, one_order_only)
+    run = RunDir.create(tmp_path / "run")
+    result = run_prompts_stage(run, _prism_config(), client=client, embedder=HashingEmbedder())
+    frame = pl.read_parquet(result.prompts_path)
+    [row] = frame.filter(pl.col("text").str.contains("death penalty")).to_dicts()
+    assert row["kept"] is False
+    assert row["drop_reason"] == "controversy_undecided"
+    assert row["p_controversial"] is None
+    assert row["controversy_coverage"] == pytest.approx(0.5)
+    assert result.stats["drop_reasons"]["controversy_undecided"] == 1
+
+
+def test_an_endpoint_without_logprobs_fails_the_controversy_filter_loudly(
+    tmp_path: Path,
+) -> None:
+    # No label mass on any question (no log-probabilities at all): before, every prompt scored
+    # 0.5 and the run exited 0 with the filter silently disabled.
+    def no_logprobs(request: ChatRequest) -> tuple[str, dict[str, float]]:
+        return "Yes", {}
+
+    client, _ = scripted_client(tmp_path, no_logprobs)
+    run = RunDir.create(tmp_path / "run")
+    with pytest.raises(InputError, match="no usable log-probabilities"):
+        run_prompts_stage(run, _prism_config(), client=client, embedder=HashingEmbedder())
+    assert not (run.path / "prompts.parquet").exists()

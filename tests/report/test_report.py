@@ -3,9 +3,11 @@ figure loads in a real browser, and a re-run skips every finished stage."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,16 @@ SECTIONS = ("population", "prompts", "preferences", "bench", "agreement", "run-f
 STAGES = ("personas", "prompts", "preferences", "bench", "agreement")
 
 
+# A judge that prefers the revised answer in either order: an echo server's judge would only
+# follow position, which averages to an exact tie over both orders (no label at all).
+LOG_08, LOG_02 = math.log(0.8), math.log(0.2)
+JUDGE_RULES: list[dict[str, Any]] = [
+    {"contains": "Revise the COMPLETION", "reply": "REVISED PREFERENCE: [refined] brief."},
+    {"contains": "Answer A: [refined]", "reply": "A", "logprobs": {"A": LOG_08, "B": LOG_02}},
+    {"contains": "Which answer", "reply": "B", "logprobs": {"A": LOG_02, "B": LOG_08}},
+]
+
+
 def config_text(base_url: str, cache: Path) -> str:
     """Every stage at toy size against the loopback server (which answers instantly)."""
     return f"""
@@ -32,10 +44,10 @@ personas: {{n: 12, rake: us-2022, fill_categories: 1}}
 prompts: {{source: demo}}
 preferences:
   {{per_persona_train: 1, per_persona_test_seen: 1, per_persona_test_unseen: 1,
-   max_personas: 4, max_tokens: 16}}
-bench: {{n: 3, k: 2, max_tokens: 16}}
+   max_personas: 4, max_tokens: 1000}}
+bench: {{n: 3, k: 2, max_tokens: 1000, judge_max_tokens: 1000}}
 agreement:
-  loo: {{n_attributes: 2, pairs: 2, questions: 3, max_tokens: 16}}
+  loo: {{n_attributes: 2, pairs: 2, questions: 3, max_tokens: 1000}}
   models: {{annotators: [openai:loopback, openai:loopback-2], personas: 3, items: 2}}
 """
 
@@ -46,6 +58,7 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, l
     tmp = tmp_path_factory.mktemp("full-run")
     config = tmp / "run.yaml"
     with LoopbackServer() as server, pytest.MonkeyPatch.context() as patch:
+        server.set_rules(JUDGE_RULES)
         patch.setenv("PERSONA_CACHE", str(tmp / "cache.sqlite"))
         config.write_text(config_text(server.base_url, tmp / "cache.sqlite"))
         command = ["run", str(config), "--out", str(tmp / "run"), "--no-progress"]
@@ -75,7 +88,7 @@ def test_report_has_every_section_with_its_model(full_run: tuple[Path, list[str]
     # The figures and tables the issue lists, by section.
     alts = {key: re.findall(r'<img src="data:image/png;base64,[^"]+" alt="([^"]+)"', part)
             for key, part in sections.items()}  # fmt: skip
-    assert alts["population"] == ["census compare"]
+    assert alts["population"] == ["census compare", "census joint"]
     assert alts["prompts"] == ["topics"]
     assert {"accuracy by method", "pass at k", "attribute drops", "slices"} <= set(alts["bench"])
     assert {"kappa boxplot", "kappa matrix", "kappa histograms models"} <= set(alts["agreement"])

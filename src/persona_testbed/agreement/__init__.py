@@ -2,8 +2,9 @@
 
 Role-play annotators (any model, playing a persona, scoring both answer orders), the
 leave-one-out attribute-influence study, and model-vs-model / human-vs-model agreement:
-Cohen's kappa (pooled and per persona), Fleiss' kappa, Krippendorff's alpha, majority votes and
-bootstrap CIs over personas. `compare_annotators` is pure statistics on a long labels table.
+Cohen's kappa (pooled and per persona), Fleiss' kappa, Krippendorff's alpha, PABAK and Gwet's
+AC1, majority votes and bootstrap CIs over personas. `compare_annotators` is pure statistics on
+a long labels table.
 """
 
 from persona_testbed.agreement.annotator import (
@@ -35,7 +36,9 @@ from persona_testbed.agreement.statistics import (
     UndefinedPolicy,
     cohen_kappa,
     fleiss_kappa,
+    gwet_ac1,
     krippendorff_alpha,
+    pabak,
 )
 
 __all__ = [
@@ -61,12 +64,14 @@ __all__ = [
     "cohen_kappa",
     "compare_annotators",
     "fleiss_kappa",
+    "gwet_ac1",
     "judge",
     "krippendorff_alpha",
     "label_from_probability",
     "label_items",
     "label_items_with_models",
     "majority_vote",
+    "pabak",
     "pair_kappas",
     "read_labels",
     "register",

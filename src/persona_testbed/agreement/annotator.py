@@ -5,8 +5,15 @@ so an annotator here is the same role-play evaluator that checked the preference
 item is scored in both option orders (A/B and B/A) from the first-token probabilities of the
 labels, and the probability that the persona prefers answer A is the mean over the two orders,
 which cancels a small model's position bias. The label is "A" when that probability is at
-least the threshold (0.5 by default; an exact tie, as from a model that puts no mass on either
-label token, goes to "A" and is counted in the stage's stats).
+least the threshold (0.5 by default), else "B", with two exceptions that get no label (null)
+and a reason in `no_label`:
+
+- "undecided": some order put no mass on either label token, so the other order alone would
+  decide (the position bias the two orders are there to cancel);
+- "tie": P(A) is exactly 0.5, no preference either way (not "A", as it used to be).
+
+Unlabelled items are kept in the labels table, counted in the stage stats and left out of
+every agreement statistic.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from persona_testbed.agreement.dpf import (
 )
 from persona_testbed.agreement.labels import MODEL, MODEL_LABEL_COLUMNS
 from persona_testbed.errors import InputError
-from persona_testbed.llm import ClientSettings, LLMClient
+from persona_testbed.llm import Choice, ClientSettings, LLMClient
 
 ITEM_COLUMNS: tuple[str, ...] = (
     "persona_id",
@@ -37,17 +44,37 @@ ITEM_COLUMNS: tuple[str, ...] = (
 DEFAULT_THRESHOLD = 0.5
 
 
+TIE = "tie"
+UNDECIDED = "undecided"
+# Averaged probabilities are sums of floats: a tie may be off by a few ulps.
+_TIE_TOLERANCE = 1e-9
+
+
 @dataclass(frozen=True)
 class Judgement:
-    """P(the persona prefers answer A), averaged over both orders, and the label it gives."""
+    """P(the persona prefers answer A), averaged over both orders, and the label it gives
+    (None, with the reason in `no_label`, for a tie or an undecided item)."""
 
     p_a: float
     coverage: float
-    label: str
+    label: str | None
+    no_label: str | None = None
 
 
-def label_from_probability(p_a: float, threshold: float = DEFAULT_THRESHOLD) -> str:
+def label_from_probability(p_a: float, threshold: float = DEFAULT_THRESHOLD) -> str | None:
+    """ "A" when p_a >= threshold, else "B"; None for an exact tie (p_a = 0.5)."""
+    if abs(p_a - 0.5) <= _TIE_TOLERANCE:
+        return None
     return "A" if p_a >= threshold else "B"
+
+
+def judgement_of(choice: Choice, threshold: float = DEFAULT_THRESHOLD) -> Judgement:
+    """The label of one averaged choice: undecided and tied items get none."""
+    p_a = choice.probs[0]
+    if choice.undecided:
+        return Judgement(p_a, choice.coverage, None, UNDECIDED)
+    label = label_from_probability(p_a, threshold)
+    return Judgement(p_a, choice.coverage, label, TIE if label is None else None)
 
 
 def judge(
@@ -71,14 +98,7 @@ def judge(
         )
     ]
     choices = client.choose_both_orders_batch(items, description=description)
-    return [
-        Judgement(
-            p_a=choice.probs[0],
-            coverage=choice.coverage,
-            label=label_from_probability(choice.probs[0], threshold),
-        )
-        for choice in choices
-    ]
+    return [judgement_of(choice, threshold) for choice in choices]
 
 
 def check_items(items: pl.DataFrame, source: str = "items") -> None:
@@ -101,7 +121,8 @@ def label_items(
     description: str | None = None,
 ) -> pl.DataFrame:
     """One model's labels for every item (columns ITEM_COLUMNS), in the long labels format:
-    annotator = the model spec, annotator_kind = "model", plus p_a and coverage."""
+    annotator = the model spec, annotator_kind = "model", plus p_a, coverage and no_label
+    (label null, no_label "tie" or "undecided", for items the model gave no label)."""
     check_items(items)
     judgements = judge(
         client,
@@ -128,6 +149,7 @@ def label_items(
         pl.lit(None, dtype=pl.String).alias("answered_at"),
         pl.Series("p_a", [j.p_a for j in judgements], dtype=pl.Float64),
         pl.Series("coverage", [j.coverage for j in judgements], dtype=pl.Float64),
+        pl.Series("no_label", [j.no_label for j in judgements], dtype=pl.String),
     )
     return frame.select(MODEL_LABEL_COLUMNS)
 

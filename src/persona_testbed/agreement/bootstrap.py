@@ -1,7 +1,9 @@
-"""Percentile-bootstrap confidence intervals that resample clusters (personas, LOO pairs).
+"""Agreement CIs from the shared cluster bootstrap (persona_testbed.estimation).
 
 Labels of one persona are correlated (same role-play card), so the unit resampled is the
-persona, never the single item; the statistic is recomputed on every resample.
+persona (or the LOO pair), never the single item; the statistic is recomputed on every
+resample and the interval is the shared t interval on the bootstrap variance
+(docs/statistics.md). Items carry no prompt id here, so the bootstrap is one-way.
 """
 
 from __future__ import annotations
@@ -18,12 +20,23 @@ from persona_testbed.agreement.statistics import (
     Agreement,
     Counts,
     UndefinedPolicy,
-    kappa_from_table,
 )
-from persona_testbed.resampling import Floats, central_interval, draw_clusters
+from persona_testbed.estimation import LEVEL, RESAMPLES, Floats, central_interval
+from persona_testbed.estimation import bootstrap_mean as shared_bootstrap_mean
+from persona_testbed.estimation.bootstrap import cluster_variance, resample_counts, t_interval
 
-RESAMPLES = 1000
-LEVEL = 0.95
+__all__ = [
+    "LEVEL",
+    "RESAMPLES",
+    "Estimate",
+    "bootstrap_cohen_kappa",
+    "bootstrap_item_counts",
+    "bootstrap_mean",
+    "draws_interval",
+    "percentile_interval",
+    "pooled_kappas",
+    "resample_weights",
+]
 
 
 @dataclass(frozen=True)
@@ -52,16 +65,25 @@ def _finite(value: float) -> float | None:
 
 def percentile_interval(draws: Floats, level: float = LEVEL) -> tuple[float | None, float | None]:
     """Central `level` interval of the finite draws (None when no draw is finite)."""
-    finite = draws[np.isfinite(draws)]
-    if finite.size == 0:
-        return None, None
-    return central_interval(finite, level)
+    return central_interval(draws, level)
 
 
 def resample_weights(clusters: int, rng: np.random.Generator, resamples: int) -> Counts:
     """resamples x clusters: how many times each cluster is drawn in each resample."""
-    draws = draw_clusters(clusters, rng, resamples)
-    return np.stack([np.bincount(row, minlength=clusters) for row in draws]).astype(np.int64)
+    return resample_counts(clusters, rng, resamples)
+
+
+def draws_interval(
+    point: float, draws: Floats, clusters: int, level: float
+) -> tuple[float | None, float | None]:
+    """The shared t interval from the finite draws' variance, kept within [-1, 1] (kappa,
+    alpha); None when no draw is finite."""
+    if not np.isfinite(draws).any():
+        return None, None
+    low, high = t_interval(
+        point, cluster_variance(draws, clusters), clusters, scale="identity", level=level
+    )
+    return max(-1.0, low), min(1.0, high)
 
 
 def bootstrap_mean(
@@ -73,12 +95,12 @@ def bootstrap_mean(
 ) -> Estimate:
     """Mean of per-cluster values (NaN left out) with a CI from resampling the clusters."""
     array = np.asarray(values, dtype=np.float64)
-    finite = array[np.isfinite(array)]
-    if finite.size == 0:
-        return Estimate(None, None, None, 0, 0)
-    draws = finite[draw_clusters(finite.size, rng, resamples)].mean(axis=1)
-    low, high = percentile_interval(draws, level) if finite.size > 1 else (None, None)
-    return Estimate(float(finite.mean()), low, high, int(finite.size), int(finite.size))
+    finite = int(np.isfinite(array).sum())
+    shared = shared_bootstrap_mean(array, rng, resamples=resamples, level=level)
+    low, high = shared.low, shared.high
+    if low is not None and high is not None:
+        low, high = max(-1.0, low), min(1.0, high)
+    return Estimate(shared.value, low, high, finite, finite)
 
 
 def _bootstrap(
@@ -93,7 +115,7 @@ def _bootstrap(
         return Estimate(_finite(point.value), None, None, point.n_items, clusters, point.degenerate)
     weights = resample_weights(clusters, rng, resamples)
     draws = np.fromiter((statistic(w) for w in weights), dtype=np.float64, count=resamples)
-    low, high = percentile_interval(draws, level)
+    low, high = draws_interval(point.value, draws, clusters, level)
     return Estimate(point.value, low, high, point.n_items, clusters, point.degenerate)
 
 
@@ -106,13 +128,35 @@ def bootstrap_cohen_kappa(
     resamples: int = RESAMPLES,
     level: float = LEVEL,
 ) -> Estimate:
-    """CI of the pooled Cohen's kappa from per-cluster 2x2 tables (clusters x 2 x 2)."""
+    """CI of the pooled Cohen's kappa from per-cluster 2x2 tables (clusters x 2 x 2).
 
-    def statistic(weights: Counts) -> float:
-        pooled = np.tensordot(weights, tables, axes=1)
-        return kappa_from_table(pooled, undefined=undefined).value
+    All resamples at once: the pooled table of each is a weighted sum of the cluster tables,
+    and kappa_from_table's formula is applied to them as arrays (pooled_kappas)."""
+    clusters = tables.shape[0]
+    if clusters < 2 or not point.defined:
+        return Estimate(_finite(point.value), None, None, point.n_items, clusters, point.degenerate)
+    weights = resample_weights(clusters, rng, resamples)
+    pooled = np.tensordot(weights, tables, axes=1)
+    draws = pooled_kappas(pooled, undefined=undefined)
+    low, high = draws_interval(point.value, draws, clusters, level)
+    return Estimate(point.value, low, high, point.n_items, clusters, point.degenerate)
 
-    return _bootstrap(point, tables.shape[0], statistic, rng, resamples, level)
+
+def pooled_kappas(tables: Counts, *, undefined: UndefinedPolicy = "nan") -> Floats:
+    """Cohen's kappa of each 2x2 table in `tables` (k x 2 x 2), as kappa_from_table gives it:
+    NaN without items; the `undefined` policy where both raters use one and the same category
+    (chance agreement 1)."""
+    counts = tables.astype(np.float64)
+    n = counts.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rows, cols = counts.sum(axis=2) / n[:, None], counts.sum(axis=1) / n[:, None]
+        observed = (counts[:, 0, 0] + counts[:, 1, 1]) / n
+        chance = (rows * cols).sum(axis=1)
+        kappas: Floats = (observed - chance) / (1.0 - chance)
+    single = (n > 0) & ((counts.sum(axis=1) + counts.sum(axis=2) > 0).sum(axis=1) == 1)
+    kappas[single] = 1.0 if undefined == "one" else math.nan
+    kappas[n == 0] = math.nan
+    return kappas
 
 
 def bootstrap_item_counts(

@@ -41,7 +41,8 @@ UndefinedOption = Annotated[
     str,
     typer.Option(
         "--undefined-kappa",
-        help="kappa when both annotators give one identical label throughout: one | nan",
+        help="kappa when both annotators give one identical label throughout: nan (missing, "
+        "counted) | one (1.0 in per-pair rows; never averaged either way)",
     ),
 ]
 ResamplesOption = Annotated[
@@ -117,7 +118,7 @@ def loo(
         float, typer.Option("--temperature", min=0.0, help="sampling temperature of DPF steps")
     ] = 0.7,
     threshold: ThresholdOption = 0.5,
-    undefined_kappa: UndefinedOption = "one",
+    undefined_kappa: UndefinedOption = "nan",
     resamples: ResamplesOption = RESAMPLES,
     seed: SeedOption = 0,
     model: ModelOption = DEFAULT_MODEL_SPEC,
@@ -168,10 +169,12 @@ def loo(
     console.print(
         f"{stats['pairs']} persona pairs over {len(stats['attributes'])} attributes, "
         f"{stats['items']} items, {stats['labels']} labels "
-        f"({stats['pairs_degenerate']} pairs with one constant label)"
+        f"({stats['label_ties']} tied and {stats['labels_undecided']} undecided, left out; "
+        f"kappa undefined for {stats['pairs_kappa_undefined']} pairs, "
+        f"{stats['pairs_degenerate']} of them with one constant label)"
     )
     for annotator, ranking in stats["influence_ranking"].items():
-        console.print(f"most influential first ({annotator}): {', '.join(ranking)}")
+        console.print(f"most influential first, by PABAK ({annotator}): {', '.join(ranking)}")
     for name in (ATTRIBUTES_MD, BOXPLOT_PNG):
         console.print(f"wrote {result.run.file(name)}")
 
@@ -202,7 +205,7 @@ def models(
     ] = None,
     templates: TemplatesOption = DEFAULT_TEMPLATES,
     threshold: ThresholdOption = 0.5,
-    undefined_kappa: UndefinedOption = "one",
+    undefined_kappa: UndefinedOption = "nan",
     resamples: ResamplesOption = RESAMPLES,
     seed: SeedOption = 0,
     client_options: ClientOptions = ClientOptions(),

@@ -71,7 +71,7 @@ PERSONA_SCHEMA: dict[str, type[pl.DataType]] = {
 
 @dataclass(frozen=True)
 class AgreementSettings:
-    undefined: UndefinedPolicy = "one"
+    undefined: UndefinedPolicy = "nan"
     resamples: int = RESAMPLES
     level: float = LEVEL
     seed: int = 0
@@ -198,7 +198,8 @@ def _compare_pair(
         level=settings.level,
     )
     persona_mean = bootstrap_mean(
-        [p["kappa"] for p in personas],
+        # An undefined kappa is never averaged, whatever value the policy reports for it.
+        [math.nan if p["degenerate"] else p["kappa"] for p in personas],
         child_rng(settings.seed, "bootstrap-persona-kappa", first, second),
         resamples=settings.resamples,
         level=settings.level,
@@ -265,7 +266,7 @@ def _human_agreement(
                 joined["l1"].to_list(), joined["l2"].to_list(), undefined=settings.undefined
             )
             rows.append(_persona_row(persona_id, first, second, kappa))
-            if kappa.defined:
+            if kappa.defined and not kappa.degenerate:
                 values.append(kappa.value)
         if values:
             per_persona_mean.append(float(np.mean(values)))
@@ -292,7 +293,7 @@ def compare_annotators(
     *,
     order: Sequence[str] | None = None,
     majority: int | None = None,
-    undefined: UndefinedPolicy = "one",
+    undefined: UndefinedPolicy = "nan",
     resamples: int = RESAMPLES,
     level: float = LEVEL,
     seed: int = 0,

@@ -17,7 +17,7 @@ class AgreementConfig(BaseModel):
 
     templates: str = DEFAULT_TEMPLATES
     threshold: float = Field(DEFAULT_THRESHOLD, gt=0.0, lt=1.0)
-    undefined_kappa: UndefinedPolicy = "one"
+    undefined_kappa: UndefinedPolicy = "nan"
     resamples: int = Field(RESAMPLES, ge=0)
     level: float = Field(LEVEL, gt=0.0, lt=1.0)
     seed: int = Field(0, ge=0)

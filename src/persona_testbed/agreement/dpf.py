@@ -13,7 +13,7 @@ from persona_testbed.preferences import (
     GenerationSettings,
     Refined,
     TemplateSet,
-    build_base_request,
+    base_answers,
     judge_choice,
     load_templates,
     refine_answers,
@@ -28,12 +28,12 @@ def generate_base_answers(
     questions: Sequence[str],
     settings: GenerationSettings,
 ) -> list[str]:
-    """y_l for each question: the bare question, no persona (the preferences base step)."""
-    results = client.complete_batch(
-        [build_base_request(client, templates, q, settings=settings) for q in questions],
-        description="base answers",
-    )
-    return [r.text.strip() for r in results]
+    """y_l for each question: the bare question, no persona (the preferences base step).
+
+    A base answer that is still cut by the token limit or empty after its one retry with a
+    larger budget comes back as "" (the caller leaves it out and counts it)."""
+    outputs, _ = base_answers(client, templates, questions, settings=settings)
+    return [output.text if output.ok else "" for output in outputs]
 
 
 __all__ = [

@@ -2,7 +2,8 @@
 
 Human labels arrive in the annotation app's export schema (CSV or Parquet); only `persona_id`,
 `item_id`, `annotator` and `label` are needed. Model labels use the same columns plus `p_a`
-(probability of answer A) and `coverage` (probability mass on the A/B tokens).
+(probability of answer A), `coverage` (probability mass on the A/B tokens) and `no_label`
+("tie" or "undecided" where the model gave no label, the label then being null).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ LABEL_COLUMNS: tuple[str, ...] = (
     "displayed_order",
     "answered_at",
 )
-MODEL_LABEL_COLUMNS: tuple[str, ...] = (*LABEL_COLUMNS, "p_a", "coverage")
+MODEL_LABEL_COLUMNS: tuple[str, ...] = (*LABEL_COLUMNS, "p_a", "coverage", "no_label")
 MAJORITY_ANNOTATOR = "human-majority"
 HUMAN = "human"
 MODEL = "model"

@@ -1,6 +1,6 @@
 """The `agreement-loo` stage (paper §4.1, Fig. 5): personas without / with one attribute, DPF
-refinement of baseline answers, both role-play annotators label the same items, Cohen's kappa
-per pair, distribution per attribute.
+refinement of baseline answers, both role-play annotators label the same items, agreement
+per pair (kappa, observed agreement, PABAK, AC1, probability shift), distribution per attribute.
 
 Protocol (docs/agreement.md): for attribute a, pair j is (P, P+a) from one real persona. Each
 of the Q questions has one baseline answer (the bare question, no persona). For each pair the
@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
-from persona_testbed.agreement.annotator import judge
+from persona_testbed.agreement.annotator import TIE, UNDECIDED, judge
 from persona_testbed.agreement.config import AgreementConfig, check_annotators
 from persona_testbed.agreement.dpf import (
     GenerationSettings,
@@ -237,6 +237,7 @@ def label_loo_items(
             "label": judgement.label,
             "p_a": judgement.p_a,
             "coverage": judgement.coverage,
+            "no_label": judgement.no_label,
         }
         for (row, role), judgement in zip(jobs, judgements, strict=True)
     ]
@@ -251,6 +252,7 @@ def label_loo_items(
         "label": pl.String,
         "p_a": pl.Float64,
         "coverage": pl.Float64,
+        "no_label": pl.String,
     }
     return pl.DataFrame(records, schema=schema)
 
@@ -385,9 +387,12 @@ def _stats(
         **counts,
         "items": items.height,
         "labels": labels.height,
-        "label_ties": int((labels["p_a"] == config.threshold).sum()),
+        "label_ties": int((labels["no_label"] == TIE).sum()),
+        "labels_undecided": int((labels["no_label"] == UNDECIDED).sum()),
         "mean_label_coverage": float(np.mean(labels["coverage"].to_numpy())),
         "pairs_scored": kappas.height,
         "pairs_degenerate": int(kappas["degenerate"].sum()),
+        "pairs_kappa_undefined": int((kappas["kappa"].is_nan() | kappas["degenerate"]).sum()),
+        "influence_statistic": "pabak",
         "influence_ranking": ranking,
     }

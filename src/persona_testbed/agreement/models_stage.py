@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
-from persona_testbed.agreement.annotator import label_items
+from persona_testbed.agreement.annotator import TIE, UNDECIDED, label_items
 from persona_testbed.agreement.compare import AgreementResult, compare_annotators
 from persona_testbed.agreement.config import AgreementConfig, check_annotators
 from persona_testbed.agreement.dpf import load_templates
@@ -24,9 +24,9 @@ from persona_testbed.agreement.items import (
     run_items,
     sample_items,
 )
-from persona_testbed.agreement.labels import HUMAN, MAJORITY_ANNOTATOR, read_labels
+from persona_testbed.agreement.labels import HUMAN, MAJORITY_ANNOTATOR, MODEL, read_labels
 from persona_testbed.agreement.plots import kappa_heatmap, kappa_histograms, short_name
-from persona_testbed.errors import InputError
+from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.llm import LLMClient
 from persona_testbed.run import RunDir
 
@@ -212,12 +212,15 @@ def run_models_stage(
             label_items(clients[spec], items, templates, threshold=config.threshold)
             for spec in config.annotators
         ]
+        for spec, frame in zip(config.annotators, model_labels, strict=True):
+            _check_some_label(spec, frame)
         frames = [*model_labels]
         if humans is not None:
             frames.append(humans)
         labels = pl.concat(frames, how="diagonal_relaxed")
         agreement = compare_annotators(
-            labels,
+            # Ties and undecided model items have no label: counted in the stats, not compared.
+            labels.filter(pl.col("label").is_not_null() | (pl.col("annotator_kind") != MODEL)),
             order=config.annotators,
             majority=config.majority,
             undefined=config.undefined_kappa,
@@ -261,6 +264,17 @@ def run_models_stage(
     )
 
 
+def _check_some_label(spec: str, labels: pl.DataFrame) -> None:
+    """A model that labels no item cannot be compared: say why instead of a bare count."""
+    if labels.height and labels["label"].null_count() == labels.height:
+        ties = int((labels["no_label"] == TIE).sum())
+        raise PersonaError(
+            f"annotator {spec} gave no label: {ties} of {labels.height} items tied at "
+            f"P(A) = 0.5 and {labels.height - ties} were undecided (no mass on A/B in an "
+            "order); check the model and its chat template"
+        )
+
+
 def _majority_rows(agreement: AgreementResult) -> pl.DataFrame:
     return agreement.labels.filter(pl.col("annotator") == MAJORITY_ANNOTATOR)
 
@@ -273,7 +287,12 @@ def _stats(
         "annotators": config.annotators,
         "items": items.height,
         "personas": items["persona_id"].n_unique(),
-        "label_ties": int((model_rows["p_a"] == config.threshold).sum()),
+        "label_ties": int((model_rows["no_label"] == TIE).sum()),
+        "labels_undecided": int((model_rows["no_label"] == UNDECIDED).sum()),
+        "unlabelled_by_annotator": {
+            spec: int(model_rows.filter(pl.col("annotator") == spec)["label"].null_count())
+            for spec in config.annotators
+        },
         "share_a_by_annotator": {
             row["annotator"]: round(row["share_a"], 4)
             for row in agreement.labels.group_by("annotator", maintain_order=True)

@@ -52,8 +52,9 @@ def _save(figure: Figure, path: Path, title: str, models: Sequence[str]) -> None
 def loo_boxplot(
     kappas: pl.DataFrame, table: pl.DataFrame, path: Path, *, models: Sequence[str], note: str
 ) -> None:
-    """One panel per annotator model: a box of pair kappas per attribute, most influential
-    (lowest mean kappa) at the top, with the individual pairs drawn over it."""
+    """One panel per annotator model: a box of pair kappas per attribute (undefined ones left
+    out), most influential (influence_rank 1, lowest mean PABAK) at the top, with the
+    individual pairs drawn over it."""
     annotators = table["annotator"].unique(maintain_order=True).to_list()
     attributes = table["attribute"].n_unique()
     height = max(3.0, 0.42 * attributes + 1.6)
@@ -65,9 +66,11 @@ def loo_boxplot(
         data = []
         for name in names:
             values = (
-                kappas.filter((pl.col("annotator") == annotator) & (pl.col("attribute") == name))[
-                    "kappa"
-                ]
+                kappas.filter(
+                    (pl.col("annotator") == annotator)
+                    & (pl.col("attribute") == name)
+                    & ~pl.col("degenerate")
+                )["kappa"]
                 .fill_nan(None)
                 .drop_nulls()
                 .to_numpy()
@@ -92,7 +95,9 @@ def loo_boxplot(
         axis.set_title(f"annotator: {short_name(annotator)}", fontsize=9)
     wrapped = textwrap.fill(note, width=int(width * 13))
     figure.suptitle(
-        f"Leave-one-out influence (lower kappa = more influence)\n{wrapped}", fontsize=10
+        "Leave-one-out influence (lower = more influence; ranked by PABAK, undefined kappa "
+        f"left out)\n{wrapped}",
+        fontsize=10,
     )
     figure.tight_layout(rect=(0, 0.03, 1, 1))
     _save(figure, path, "Leave-one-out attribute influence", models)

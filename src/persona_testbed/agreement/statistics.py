@@ -1,11 +1,25 @@
-"""Agreement statistics on binary A/B labels, from scikit-learn, statsmodels and krippendorff.
+"""Agreement statistics on binary A/B labels, from scikit-learn, statsmodels and krippendorff,
+plus the closed-form prevalence-robust companions PABAK and Gwet's AC1.
 
 Degenerate case: when every rating is the same single category, chance agreement is 1 and
 Cohen's kappa, Fleiss' kappa and Krippendorff's alpha are all 0/0 (undefined). The `undefined`
-policy decides what is reported: "one" (default) reports 1.0, since the raters agree on every
-item, and flags the value as degenerate so it can be counted or excluded; "nan" reports NaN.
+policy decides what is reported: "nan" (default) reports it as missing, flagged `degenerate`
+so it is counted and never averaged; "one" reports 1.0 (the raters agree on every item) in the
+per-pair rows, for comparison with tools that do so, and is still left out of every mean.
+Reporting 1.0 by default biased means upwards: independent raters with P(A) = 0.9 over 10
+items average kappa 0.12 with it, 0.00 without (tests/agreement/test_statistics.py).
 This is the only undefined case: two raters who each use one category but different ones get
 kappa 0 (agreement no better than chance), which the libraries compute themselves.
+
+Kappa depends on prevalence: with skewed labels it is low even when raters agree on most items
+(and undefined when they always say the same thing). PABAK (prevalence- and bias-adjusted
+kappa, Byrt, Bishop & Carlin 1993) is 2 * observed agreement - 1 for two categories, a rescaled
+observed agreement that no prevalence moves. Gwet's AC1 (Gwet 2008) uses chance agreement
+2 * pi * (1 - pi), pi the mean share of "A"; it is defined whenever there is an item, but
+independent raters with skewed labels get a high AC1 (about 0.76 at P(A) = 0.9), so it is
+reported, not used to rank. No well-kept library for them is available to this project (irrCAC
+is not on its package index), and both are one line: they are written out here and checked
+against hand-computed values.
 """
 
 from __future__ import annotations
@@ -59,7 +73,7 @@ def contingency_table(labels_1: Sequence[str], labels_2: Sequence[str]) -> Count
 
 
 def cohen_kappa(
-    labels_1: Sequence[str], labels_2: Sequence[str], *, undefined: UndefinedPolicy = "one"
+    labels_1: Sequence[str], labels_2: Sequence[str], *, undefined: UndefinedPolicy = "nan"
 ) -> Agreement:
     """Cohen's kappa of two raters over the same items (scikit-learn)."""
     if len(labels_1) != len(labels_2):
@@ -76,7 +90,7 @@ def cohen_kappa(
     return Agreement(float(value), n)
 
 
-def kappa_from_table(table: Counts, *, undefined: UndefinedPolicy = "one") -> Agreement:
+def kappa_from_table(table: Counts, *, undefined: UndefinedPolicy = "nan") -> Agreement:
     """Cohen's kappa from a 2x2 contingency table (statsmodels; fast, for the bootstrap)."""
     n = int(table.sum())
     if n == 0:
@@ -106,7 +120,7 @@ def category_counts(ratings: npt.ArrayLike) -> Counts:
     )
 
 
-def fleiss_kappa(counts: Counts, *, undefined: UndefinedPolicy = "one") -> Agreement:
+def fleiss_kappa(counts: Counts, *, undefined: UndefinedPolicy = "nan") -> Agreement:
     """Fleiss' kappa (statsmodels) over items rated by the same number of raters.
 
     `counts` is items x categories; rows with a different total from the most common one are
@@ -125,7 +139,7 @@ def fleiss_kappa(counts: Counts, *, undefined: UndefinedPolicy = "one") -> Agree
     return Agreement(float(value), rated.shape[0])
 
 
-def krippendorff_alpha(counts: Counts, *, undefined: UndefinedPolicy = "one") -> Agreement:
+def krippendorff_alpha(counts: Counts, *, undefined: UndefinedPolicy = "nan") -> Agreement:
     """Krippendorff's alpha, nominal level (the `krippendorff` package), from items x
     categories counts; items with fewer than two ratings cannot be paired and are left out."""
     counts = np.asarray(counts, dtype=np.int64)
@@ -136,3 +150,41 @@ def krippendorff_alpha(counts: Counts, *, undefined: UndefinedPolicy = "one") ->
         return Agreement(_undefined(undefined), pairable.shape[0], degenerate=True)
     value = krippendorff.alpha(value_counts=pairable, level_of_measurement="nominal")
     return Agreement(float(value), pairable.shape[0])
+
+
+def _table_of(labels_1: Sequence[str], labels_2: Sequence[str]) -> Counts:
+    if len(labels_1) != len(labels_2):
+        raise ValueError(f"rater label lists differ in length: {len(labels_1)} vs {len(labels_2)}")
+    _codes([*labels_1, *labels_2])  # a clear error for a label other than A/B
+    return contingency_table(labels_1, labels_2)
+
+
+def pabak_from_table(table: Counts) -> Agreement:
+    """PABAK of a 2x2 table: (q * p_o - 1) / (q - 1) = 2 * p_o - 1 for q = 2 categories."""
+    n = int(table.sum())
+    if n == 0:
+        return Agreement(math.nan, 0)
+    observed = float(np.trace(table)) / n
+    return Agreement(2.0 * observed - 1.0, n)
+
+
+def gwet_ac1_from_table(table: Counts) -> Agreement:
+    """Gwet's AC1 of a 2x2 table: (p_o - p_e) / (1 - p_e) with p_e = 2 * pi * (1 - pi), pi the
+    share of "A" over both raters' labels. p_e <= 0.5, so AC1 is defined for every table."""
+    n = int(table.sum())
+    if n == 0:
+        return Agreement(math.nan, 0)
+    observed = float(np.trace(table)) / n
+    share_a = float(table[0, :].sum() + table[:, 0].sum()) / (2 * n)
+    chance = 2.0 * share_a * (1.0 - share_a)
+    return Agreement((observed - chance) / (1.0 - chance), n)
+
+
+def pabak(labels_1: Sequence[str], labels_2: Sequence[str]) -> Agreement:
+    """Prevalence- and bias-adjusted kappa of two raters over the same items."""
+    return pabak_from_table(_table_of(labels_1, labels_2))
+
+
+def gwet_ac1(labels_1: Sequence[str], labels_2: Sequence[str]) -> Agreement:
+    """Gwet's AC1 of two raters over the same items."""
+    return gwet_ac1_from_table(_table_of(labels_1, labels_2))

@@ -10,7 +10,8 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from persona_testbed.errors import InputError
+from persona_testbed.errors import InputError, PersonaError
+from persona_testbed.run.atomic import prepare_output_file
 
 console = Console(soft_wrap=True)
 annotate_app = typer.Typer(
@@ -29,6 +30,27 @@ DbOption = Annotated[
         help="study database: an SQLite file path / sqlite:/// URL, or postgresql://...",
     ),
 ]
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail with one line, before the banner, when `host:port` cannot be bound."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise PersonaError(f"--host {host}: cannot resolve ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As uvicorn binds: SO_REUSEADDR, so a port in TIME_WAIT is not reported busy.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise PersonaError(
+                f"cannot serve at {host}:{port}: {exc.strerror} (is another server using the "
+                "port? pick another with --port)"
+            ) from None
 
 
 @annotate_app.command("create-study")
@@ -159,9 +181,14 @@ def serve_command(
     from persona_testbed.annotate.db import Database
     from persona_testbed.annotate.web import create_app
 
-    database = Database.open(db)
+    database = Database.open(db, create=False)
+    try:
+        check_port_free(host, port)
+    except PersonaError:
+        database.close()
+        raise
     app = create_app(database, max_body_bytes=max_body_kb * 1024)
-    console.print(f"serving {database.url} at http://{host}:{port}{root_path}")
+    console.print(f"serving {database.display} at http://{host}:{port}{root_path}")
     try:
         uvicorn.run(
             app,
@@ -202,7 +229,10 @@ def export_command(
         write_table,
     )
 
-    database = Database.open(db)
+    for target in (out, majority_out):
+        if target is not None:
+            prepare_output_file(target, "--out")
+    database = Database.open(db, create=False)
     try:
         chosen = resolve_study(database, study)
         frame = labels(database, chosen)

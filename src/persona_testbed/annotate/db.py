@@ -97,6 +97,8 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
+        # What every message and banner shows: the URL with its password masked.
+        self.display = display_url(self.url)
         self.engine = _make_engine(self.url)
         self._writer = (
             self.engine.execution_options(sqlite_begin="IMMEDIATE")
@@ -106,8 +108,21 @@ class Database:
         self._secret: bytes | None = None
 
     @classmethod
-    def open(cls, url: str) -> Database:
-        """Connect, create the tables if missing, and make sure the server secret exists."""
+    def open(cls, url: str, *, create: bool = True) -> Database:
+        """Connect, create the tables if missing, and make sure the server secret exists.
+
+        With `create=False` (serve, export) a missing SQLite file is an error rather than a new
+        empty database: a mistyped --db must not look like a study with no answers."""
+        normalized = normalize_url(url)
+        if not create:
+            parsed = make_url(normalized) if "://" in normalized else None
+            path = parsed.database if parsed is not None else None
+            is_sqlite = parsed is not None and parsed.get_backend_name() == "sqlite"
+            if is_sqlite and path and path != ":memory:" and not Path(path).is_file():
+                raise PersonaError(
+                    f"database {path}: no such file (create a study first with "
+                    "`persona annotate create-study --db ...`)"
+                )
         database = cls(url)
         try:
             Base.metadata.create_all(database.engine)

@@ -49,15 +49,15 @@ def resolve_study(database: Database, study_id: str | None) -> Study:
         if study_id is not None:
             study = session.scalar(select(Study).where(Study.study_id == study_id))
             if study is None:
-                raise PersonaError(f"database {database.url}: no study '{study_id}'")
+                raise PersonaError(f"database {database.display}: no study '{study_id}'")
             return study
         studies = list(session.scalars(select(Study).order_by(Study.id)))
     if len(studies) == 1:
         return studies[0]
     if not studies:
-        raise PersonaError(f"database {database.url}: no study yet (run create-study)")
+        raise PersonaError(f"database {database.display}: no study yet (run create-study)")
     names = ", ".join(study.study_id for study in studies)
-    raise PersonaError(f"database {database.url}: several studies ({names}); pass --study")
+    raise PersonaError(f"database {database.display}: several studies ({names}); pass --study")
 
 
 def labels(database: Database, study: Study) -> pl.DataFrame:
@@ -115,13 +115,31 @@ def majority_labels(labels_frame: pl.DataFrame, threshold: int) -> pl.DataFrame:
     return majority.labels.select(list(MAJORITY_SCHEMA)).cast(MAJORITY_SCHEMA)  # type: ignore[arg-type]
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection): the
+# participant-written text is prefixed with a quote so it stays text.
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every text cell that a spreadsheet would run as a formula, prefixed with `'`."""
+    columns = [
+        pl.when(pl.col(name).str.contains(FORMULA_START))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String
+    ]
+    return frame.with_columns(columns) if columns else frame
+
+
 def write_table(frame: pl.DataFrame, path: Path) -> None:
     """Write CSV or Parquet (by suffix) atomically: no half-written file ever looks complete."""
     from persona_testbed.run.atomic import write_with_atomic
 
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        write_with_atomic(path, frame.write_csv)
+        write_with_atomic(path, neutralise_formulas(frame).write_csv)
     elif suffix == ".parquet":
         write_with_atomic(path, frame.write_parquet)
     else:
@@ -134,7 +152,7 @@ def table_bytes(frame: pl.DataFrame, kind: str) -> bytes:
 
     buffer = io.BytesIO()
     if kind == "csv":
-        frame.write_csv(buffer)
+        neutralise_formulas(frame).write_csv(buffer)
     else:
         frame.write_parquet(buffer)
     return buffer.getvalue()

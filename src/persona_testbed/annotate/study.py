@@ -247,7 +247,7 @@ def create_study(database: Database, config: StudyConfig) -> CreatedStudy:
                     ordinal += 1
     except IntegrityError:
         raise PersonaError(
-            f"study '{study_id}' already exists in {database.url}; choose another --study-id"
+            f"study '{study_id}' already exists in {database.display}; choose another --study-id"
         ) from None
     return CreatedStudy(
         study_id=study_id,

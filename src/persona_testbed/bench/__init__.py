@@ -42,8 +42,8 @@ from persona_testbed.bench.stage import (
     prepare_inputs,
     run_bench_stage,
 )
-from persona_testbed.bench.stats import Estimate, RateEstimate, bootstrap_mean, bootstrap_rate
 from persona_testbed.bench.templates import PromptTemplate, TemplateSet
+from persona_testbed.estimation import Estimate, RateEstimate, bootstrap_mean, bootstrap_rate
 
 __all__ = [
     "ALL_METHODS",

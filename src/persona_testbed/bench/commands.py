@@ -154,9 +154,12 @@ def bench(
         top = m.pass_at.get(config.k)
         pass_k = "-" if top is None or top.value is None else f"{top.value:.3f}"
         subtle = "-" if m.not_subtle.value is None else f"{m.not_subtle.value:.3f}"
+        strict = m.accuracy_failures_counted
+        counted = format_with_ci(strict.value, strict.low, strict.high)
         console.print(
             f"  {m.model} / {m.method}: accuracy {accuracy} over {acc.trials} verdicts "
-            f"({m.verdict_errors} verdict errors); pass@{config.k} {pass_k}; "
+            f"({m.verdict_errors} verdict errors, {m.generation_failures} generation failures "
+            f"excluded; {counted} with them counted as failures); pass@{config.k} {pass_k}; "
             f"not subtle {subtle}"
         )
     for model_id, usage in result.usage.items():

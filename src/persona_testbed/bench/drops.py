@@ -84,23 +84,51 @@ def attribute_terms() -> dict[str, AttributeTerms]:
     return table
 
 
+# Nouns that name the persona itself, so a life-stage adjective before one describes the
+# persona ("a young woman"), not someone else ("young children", "an older sibling").
+PERSON_NOUNS = (
+    "adult", "person", "man", "woman", "individual", "professional", "worker", "reader",
+    "user", "voter", "citizen", "resident", "guy", "lady", "gentleman",
+)  # fmt: skip
+# Phrases that talk about the persona's own age without giving it ("at any age" does not).
+AGE_CONCEPT = (
+    "their age", "his age", "her age", "your age", "personas age", "users age", "own age",
+    "age group", "age bracket", "life stage", "stage of life", "someone their age",
+)  # fmt: skip
+
+
+def _described(adjectives: tuple[str, ...]) -> list[str]:
+    return [f"{adjective} {noun}" for adjective in adjectives for noun in PERSON_NOUNS]
+
+
 def age_terms(age: int) -> list[str]:
-    """The number, its decade ("40s", "forties") and life-stage words for that age."""
-    terms = [str(age)]
+    """Phrases that say this persona's age: the number in an age phrase ("34 year old", "aged
+    34"), its decade ("40s", "forties"), and life-stage words that describe the persona itself.
+
+    Bare "young", "older", "age" or "years old" are not enough: "young children", "an older
+    sibling", "at any age" and "a 3-year-old son" say nothing about the persona's age."""
+    n = str(age)
+    terms = [
+        f"{n} year old", f"{n} years old", f"{n} yo", f"{n} years of age", f"aged {n}",
+        f"age {n}", f"age of {n}", f"at {n}", f"is {n}", f"turning {n}", f"turned {n}",
+    ]  # fmt: skip
     decade = (age // 10) * 10
     if decade in DECADE_WORDS:
         terms += [f"{decade}s", DECADE_WORDS[decade]]
     if age < 13:
         terms += ["child", "kid", "young child", "boy", "girl", "elementary school"]
     elif age < 18:
-        terms += ["teen", "teenager", "adolescent", "high schooler", "minor"]
+        terms += ["teen", "teenager", "adolescent", "high schooler"]
     elif age < 30:
-        terms += ["young adult", "young", "twentysomething"]
+        terms += ["young adult", "twentysomething", "early career", *_described(("young",))]
     elif 40 <= age < 65:
-        terms += ["middle aged", "midlife"]
+        terms += ["middle aged", "midlife", *_described(("middle aged",))]
     elif age >= 65:
-        terms += ["senior", "elderly", "older adult", "older", "retiree", "aging"]
-    return [*terms, "years old", "year old", "age", "aged"]
+        terms += [
+            "senior citizen", "seniors", "retiree", "retirees", "in retirement",
+            *_described(("older", "elderly", "senior", "aging", "retired")),
+        ]  # fmt: skip
+    return [*terms, *AGE_CONCEPT]
 
 
 def _content_words(value: str) -> list[str]:
@@ -206,7 +234,7 @@ def summary_mentions(
             description="summary attribute checks",
         )
         for r, choice in zip(rows, choices, strict=True):
-            if choice.coverage > 0.0:
+            if not choice.undecided:
                 r["kept"], r["matcher"], r["p_kept"] = choice.probs[0] > 0.5, "llm", choice.probs[0]
             else:
                 r["matcher"] = "lexical (no yes/no from the judge)"

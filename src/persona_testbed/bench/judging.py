@@ -94,6 +94,16 @@ def critic_verdicts(
         for item in items
     ]
     replies = judge.structured_batch(requests, CriticVerdict, description="critic verdicts")
+    if judge.settings.refresh_failed:  # persona run --retry-failed: re-ask cached parse failures
+        failed = [i for i, reply in enumerate(replies) if not reply.ok]
+        fresh = judge.structured_batch(
+            [requests[i] for i in failed],
+            CriticVerdict,
+            description="critic verdicts (re-asking failures)",
+            refresh=True,
+        )
+        for i, reply in zip(failed, fresh, strict=True):
+            replies[i] = reply
     return [verdict_from_structured(reply) for reply in replies]
 
 
@@ -114,7 +124,7 @@ def subtlety_flags(
     )
     flags = []
     for choice in choices:
-        if choice.coverage <= 0.0:
+        if choice.undecided:  # no mass on Yes or No: no flag, never a guess
             flags.append(SubtletyFlag(None, None, "the judge put no probability on Yes or No"))
         else:
             flags.append(SubtletyFlag(choice.probs[0], choice.probs[0] > 0.5, None))

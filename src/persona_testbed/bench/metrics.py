@@ -1,8 +1,10 @@
 """Bench metrics from the samples table: accuracy, subtlety-flag rate and pass@k per (model,
 method); accuracy by persona slice; leave-one-attribute-out deltas; summary attribute drops.
 
-Every CI resamples (persona, question) pairs. Each estimate draws from its own random stream,
-keyed by what it measures, so adding a slice or a model leaves the other intervals unchanged.
+Every CI is the shared cluster bootstrap (persona_testbed.estimation): personas are resampled,
+two-way with the questions, which pairs of different personas share. Each estimate draws from
+its own random stream, keyed by what it measures, so adding a slice or a model leaves the other
+intervals unchanged.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ import polars as pl
 
 from persona_testbed.bench.passk import pass_at_k_per_cluster
 from persona_testbed.bench.slices import SliceFilter, with_age_bracket
-from persona_testbed.bench.stats import (
+from persona_testbed.estimation import (
     Estimate,
+    Floats,
     RateEstimate,
     bootstrap_mean,
-    bootstrap_paired,
     bootstrap_rate,
+    bootstrap_statistic,
 )
-from persona_testbed.resampling import Floats
 
 
 class Streams:
@@ -39,20 +41,32 @@ class Streams:
 
 
 def pair_counts(samples: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
-    """Per group and pair: samples, valid verdicts, passes, subtlety checks and flags."""
+    """Per group and pair: its persona and question (the bootstrap's clusters), samples, valid
+    verdicts, passes, subtlety checks and flags."""
     return (
         samples.group_by([*by, "pair_id"], maintain_order=True)
         .agg(
+            pl.col("persona_id").first(),
+            pl.col("prompt_id").first(),
             pl.len().alias("samples"),
             pl.col("passed").is_not_null().sum().alias("valid"),
             pl.col("passed").fill_null(False).sum().alias("passes"),
             pl.col("verdict_error").is_not_null().sum().alias("verdict_errors"),
+            pl.col("generation_failure").is_not_null().sum().alias("generation_failures"),
             pl.col("answer_parse_error").is_not_null().sum().alias("answer_parse_errors"),
             pl.col("not_subtle").is_not_null().sum().alias("subtlety_checked"),
             pl.col("not_subtle").fill_null(False).sum().alias("not_subtle"),
         )
         .sort([*by, "pair_id"])
     )
+
+
+def cluster_ids(counts: pl.DataFrame) -> dict[str, Any]:
+    """The bootstrap clusters of `pair_counts` rows: personas, crossed with questions."""
+    return {
+        "clusters": counts.get_column("persona_id").to_numpy(),
+        "crossed": counts.get_column("prompt_id").to_numpy(),
+    }
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,11 @@ class MethodMetrics:
     accuracy: RateEstimate
     not_subtle: RateEstimate
     pass_at: dict[int, Estimate] = field(default_factory=dict)
+    generation_failures: int = 0
+    # Passes over every sample: verdict errors and generation failures count as failures.
+    accuracy_failures_counted: RateEstimate = field(
+        default_factory=lambda: RateEstimate(None, None, None, 0)
+    )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -77,7 +96,9 @@ class MethodMetrics:
             "samples": self.samples,
             "verdict_errors": self.verdict_errors,
             "answer_parse_errors": self.answer_parse_errors,
+            "generation_failures": self.generation_failures,
             "accuracy": self.accuracy.as_dict(),
+            "accuracy_failures_counted": self.accuracy_failures_counted.as_dict(),
             "not_subtle_rate": self.not_subtle.as_dict(),
             "pass_at_k": {str(k): e.as_dict() for k, e in self.pass_at.items()},
         }
@@ -105,6 +126,8 @@ def method_metrics(
                 j: bootstrap_mean(
                     pass_at_k_per_cluster(valid, passes, j),
                     streams.rng("pass@k", model, judge_model, method, j),
+                    scale="logit",
+                    **cluster_ids(group.filter(pl.col("valid") >= j)),
                 )
                 for j in range(1, k + 1)
             }
@@ -118,14 +141,25 @@ def method_metrics(
                     verdict_errors=int(group.get_column("verdict_errors").sum()),
                     answer_parse_errors=int(group.get_column("answer_parse_errors").sum()),
                     accuracy=bootstrap_rate(
-                        passes, valid, streams.rng("accuracy", model, judge_model, method)
+                        passes,
+                        valid,
+                        streams.rng("accuracy", model, judge_model, method),
+                        **cluster_ids(group),
                     ),
                     not_subtle=bootstrap_rate(
                         group.get_column("not_subtle").to_list(),
                         group.get_column("subtlety_checked").to_list(),
                         streams.rng("not-subtle", model, judge_model, method),
+                        **cluster_ids(group),
                     ),
                     pass_at=pass_at,
+                    generation_failures=int(group.get_column("generation_failures").sum()),
+                    accuracy_failures_counted=bootstrap_rate(
+                        passes,
+                        group.get_column("samples").to_list(),
+                        streams.rng("accuracy-failures-counted", model, judge_model, method),
+                        **cluster_ids(group),
+                    ),
                 )
             )
     return rows
@@ -140,6 +174,7 @@ def _rate_rows(
         counts.get_column("passes").to_list(),
         counts.get_column("valid").to_list(),
         streams.rng("slice", *keys.values()),
+        **cluster_ids(counts),
     )
     return {
         **keys,
@@ -249,7 +284,9 @@ def loo_table(full: pl.DataFrame, loo: pl.DataFrame, streams: Streams) -> pl.Dat
             "s_loo": joined.get_column("passes").to_numpy(),
             "t_loo": joined.get_column("valid").to_numpy(),
         }
-        estimate = bootstrap_paired(columns, _delta, streams.rng("loo", model, attribute))
+        estimate = bootstrap_statistic(
+            columns, _delta, streams.rng("loo", model, attribute), **cluster_ids(joined)
+        )
         full_rate = columns["s_full"].sum() / columns["t_full"].sum() if joined.height else None
         loo_rate = columns["s_loo"].sum() / columns["t_loo"].sum() if joined.height else None
         rows.append(
@@ -286,11 +323,16 @@ def drops_table(mentions: pl.DataFrame, streams: Streams) -> pl.DataFrame:
     per_pair = mentions.group_by(["model", "attribute", "pair_id"], maintain_order=True).agg(
         pl.len().alias("summaries"), (~pl.col("kept")).sum().alias("dropped")
     )
+    # A summary restates the persona alone: personas are the clusters (pair_id = persona|prompt).
+    per_pair = per_pair.with_columns(
+        pl.col("pair_id").str.replace(r"\|[^|]*$", "").alias("persona_id")
+    )
     for (model, attribute), group in per_pair.group_by(["model", "attribute"], maintain_order=True):
         estimate = bootstrap_rate(
             group.get_column("dropped").to_list(),
             group.get_column("summaries").to_list(),
             streams.rng("drops", model, attribute),
+            clusters=group.get_column("persona_id").to_numpy(),
         )
         rows.append(
             {

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from persona_testbed.bench.metrics import MethodMetrics
-from persona_testbed.resampling import Floats
+from persona_testbed.estimation import Floats
 
 MAX_SLICE_VALUES = 8
 
@@ -28,7 +28,8 @@ def _footer(figure: Figure, models: Sequence[str], judge: str) -> None:
     figure.text(
         0.01,
         0.005,
-        f"models under test: {', '.join(models)} | judge: {judge} | 95% bootstrap CIs over pairs",
+        f"models under test: {', '.join(models)} | judge: {judge} | "
+        "95% CIs: cluster bootstrap over personas x questions",
         fontsize=7,
         color="0.35",
         ha="left",

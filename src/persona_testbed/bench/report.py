@@ -26,6 +26,10 @@ def leaderboard_frame(metrics: Sequence[MethodMetrics], k: int) -> pl.DataFrame:
             "valid_verdicts": m.accuracy.trials,
             "verdict_errors": m.verdict_errors,
             "answer_parse_errors": m.answer_parse_errors,
+            "generation_failures": m.generation_failures,
+            "accuracy_failures_counted": m.accuracy_failures_counted.value,
+            "failures_counted_ci_low": m.accuracy_failures_counted.low,
+            "failures_counted_ci_high": m.accuracy_failures_counted.high,
             "not_subtle_rate": m.not_subtle.value,
             "not_subtle_ci_low": m.not_subtle.low,
             "not_subtle_ci_high": m.not_subtle.high,
@@ -46,6 +50,10 @@ def leaderboard_frame(metrics: Sequence[MethodMetrics], k: int) -> pl.DataFrame:
         "valid_verdicts": pl.Int64,
         "verdict_errors": pl.Int64,
         "answer_parse_errors": pl.Int64,
+        "generation_failures": pl.Int64,
+        "accuracy_failures_counted": pl.Float64,
+        "failures_counted_ci_low": pl.Float64,
+        "failures_counted_ci_high": pl.Float64,
         "not_subtle_rate": pl.Float64,
         "not_subtle_ci_low": pl.Float64,
         "not_subtle_ci_high": pl.Float64,
@@ -96,6 +104,18 @@ def leaderboard_markdown(
             return_dtype=pl.String,
         )
         .alias("accuracy [95% CI]"),
+        pl.struct(
+            "accuracy_failures_counted", "failures_counted_ci_low", "failures_counted_ci_high"
+        )
+        .map_elements(
+            lambda r: format_with_ci(
+                r["accuracy_failures_counted"],
+                r["failures_counted_ci_low"],
+                r["failures_counted_ci_high"],
+            ),
+            return_dtype=pl.String,
+        )
+        .alias("accuracy, failures counted [95% CI]"),
         *(
             pl.col(c).map_elements(_fmt, return_dtype=pl.String, skip_nulls=False)
             for c in pass_columns
@@ -111,6 +131,7 @@ def leaderboard_markdown(
         "pairs",
         "valid_verdicts",
         "verdict_errors",
+        "generation_failures",
         "answer_parse_errors",
     )
     judges = ", ".join(leaderboard.get_column("judge_model").unique(maintain_order=True))

@@ -8,6 +8,7 @@ ignoring case and surrounding spaces. A persona without the attribute never equa
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -99,6 +100,11 @@ def parse_slice(text: str) -> SliceFilter:
         value = match["value"].strip()
         if not value:
             raise InputError(f"--slice '{text}': clause '{part}' has no value")
+        if value.startswith(("=", "!")):
+            raise InputError(
+                f"--slice '{text}': malformed clause '{part}' (write ATTRIBUTE=VALUE with one "
+                "'=', or ATTRIBUTE!=VALUE)"
+            )
         op: Operator = "!=" if match["op"] == "!=" else "="
         clauses.append(SliceClause(attribute, op, value))
     return SliceFilter(text=text, clauses=tuple(clauses))
@@ -115,3 +121,24 @@ def age_bracket_expr() -> pl.Expr:
 
 def with_age_bracket(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(age_bracket_expr()) if "age" in frame.columns else frame
+
+
+def check_filters_match(filters: Sequence[SliceFilter], pairs: pl.DataFrame) -> None:
+    """Fail before any model call when a user filter matches none of the sampled pairs: its
+    accuracy would be an empty row, which reads like a result."""
+    frame = with_age_bracket(pairs)
+    for slice_filter in filters:
+        for clause in slice_filter.clauses:
+            if clause.attribute not in frame.columns:
+                raise InputError(
+                    f"--slice '{slice_filter.text}': the personas have no '{clause.attribute}'"
+                )
+        matched = frame.select(slice_filter.expr().sum()).item()
+        if not matched:
+            first = slice_filter.clauses[0].attribute
+            values = frame.get_column(first).cast(pl.String).drop_nulls().unique().sort()
+            shown = ", ".join(values.head(12).to_list()) + (", ..." if len(values) > 12 else "")
+            raise InputError(
+                f"--slice '{slice_filter.text}': matches none of the {frame.height} sampled "
+                f"persona-prompt pairs ({first} values here: {shown or 'none'})"
+            )

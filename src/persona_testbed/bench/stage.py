@@ -13,8 +13,20 @@ import polars as pl
 from persona_testbed.bench import plots
 from persona_testbed.bench.config import BenchConfig
 from persona_testbed.bench.drops import summary_mentions
-from persona_testbed.bench.generate import Answer, AnswerJob, GenerationSettings, generate_answers
-from persona_testbed.bench.judging import JudgeItem, critic_verdicts, subtlety_flags
+from persona_testbed.bench.generate import (
+    Answer,
+    AnswerJob,
+    GenerationSettings,
+    answer_tallies,
+    generate_answers,
+)
+from persona_testbed.bench.judging import (
+    JudgeItem,
+    SubtletyFlag,
+    Verdict,
+    critic_verdicts,
+    subtlety_flags,
+)
 from persona_testbed.bench.methods import Method
 from persona_testbed.bench.metrics import (
     MethodMetrics,
@@ -32,10 +44,12 @@ from persona_testbed.bench.pairs import (
     sample_pairs,
 )
 from persona_testbed.bench.report import leaderboard_frame, leaderboard_markdown, markdown_table
-from persona_testbed.bench.slices import DEFAULT_SLICE_ATTRIBUTES
+from persona_testbed.bench.slices import DEFAULT_SLICE_ATTRIBUTES, check_filters_match
 from persona_testbed.bench.templates import TemplateSet
 from persona_testbed.errors import InputError
+from persona_testbed.estimation import RESAMPLES
 from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, merge_usage
+from persona_testbed.llm.generation import STATS_KEY
 from persona_testbed.run import RunDir
 
 STAGE = "bench"
@@ -56,13 +70,22 @@ LOO_PNG = "bench/loo.png"
 
 NOTES = (
     "accuracy = share of valid critic verdicts saying the answer needs no revision; verdicts "
-    "that did not parse are counted in verdict_errors and excluded",
-    "95% CIs: percentile bootstrap (2000 resamples) over (persona, question) pairs",
+    "that did not parse (verdict_errors) and answers that were never complete "
+    "(generation_failures: cut by the token limit, empty, or a chain of thought without its "
+    "Answer line, even after one retry with twice the budget) are excluded",
+    "accuracy (failures counted) = the same passes over every sample: verdict errors and "
+    "generation failures count as failures",
+    f"95% CIs: cluster bootstrap ({RESAMPLES} resamples) over personas, two-way with the "
+    "questions they share (docs/statistics.md)",
     "pass@j: unbiased estimator (Chen et al. 2021) over each pair's valid verdicts, j <= k; "
     "pairs with fewer than j valid verdicts are left out of pass@j, so it can dip where "
     "verdicts failed",
     "not subtle = the subtlety judge says the answer quotes or names the persona's attributes",
 )
+
+# The verdict and flag of a row that was not judged (its answer is a generation failure).
+NOT_JUDGED = Verdict(None, None, None, "", 0)
+NOT_FLAGGED = SubtletyFlag(None, None, None)
 
 # Seed streams, one per purpose (SeedSequence(seed).spawn order is part of reproducibility).
 _PAIRS, _GENERATION, _BOOTSTRAP = range(3)
@@ -100,6 +123,7 @@ def prepare_inputs(run_path: Path, config: BenchConfig) -> BenchInputs:
     personas = load_personas(personas_path, config.persona_split)
     prompts = load_prompts(prompts_path, config.prompt_split)
     pairs = sample_pairs(personas, prompts, config.n, np.random.default_rng(seeds[_PAIRS]))
+    check_filters_match(config.slice_filters(), pairs)  # a filter matching nobody: fail now
     request_seed = int(seeds[_GENERATION].generate_state(1)[0] % (2**31 - 1))
     generation = GenerationSettings(
         temperature=config.temperature, max_tokens=config.max_tokens, seed=request_seed
@@ -160,45 +184,54 @@ def build_loo_jobs(pairs: pl.DataFrame, attributes: Sequence[str], k: int) -> li
 def judge_answers(
     judge: LLMClient, answers: Sequence[Answer], templates: TemplateSet, config: BenchConfig
 ) -> list[dict[str, Any]]:
-    """Critic verdict and subtlety flag of every answer, as sample rows (input order)."""
+    """Critic verdict and subtlety flag of every answer, as sample rows (input order).
+
+    Generation failures are never judged: their rows carry the failure and no verdict."""
     # Judge in pair order: prompts of one pair share the persona and question prefix.
-    order = sorted(range(len(answers)), key=lambda i: answers[i].job.pair_id)
+    usable = [i for i in range(len(answers)) if answers[i].ok]
+    order = sorted(usable, key=lambda i: answers[i].job.pair_id)
     items = [
         JudgeItem(answers[i].job.persona_text, answers[i].job.question, answers[i].answer)
         for i in order
     ]
     verdicts = critic_verdicts(judge, items, templates, max_tokens=config.judge_max_tokens)
     flags = subtlety_flags(judge, items, templates)
-    rows: list[dict[str, Any]] = [{} for _ in answers]
-    for i, verdict, flag in zip(order, verdicts, flags, strict=True):
-        answer, job = answers[i], answers[i].job
-        rows[i] = {
-            "model": answer.model,
-            "judge_model": judge.model_id,
-            "method": job.method.value,
-            "pair_id": job.pair_id,
-            "persona_id": job.persona_id,
-            "prompt_id": job.prompt_id,
-            "sample_index": job.sample_index,
-            "removed_attribute": job.removed_attribute,
-            "question": job.question,
-            "persona_text": job.persona_text,
-            "summary": answer.summary,
-            "raw_output": answer.raw_output,
-            "reasoning": answer.reasoning,
-            "answer": answer.answer,
-            "answer_parse_error": answer.answer_parse_error,
-            "finish_reason": answer.finish_reason,
-            "needs_revision": verdict.needs_revision,
-            "passed": verdict.passed,
-            "critic_reasoning": verdict.reasoning,
-            "verdict_error": verdict.error,
-            "verdict_raw": verdict.raw,
-            "verdict_attempts": verdict.attempts,
-            "p_not_subtle": flag.p_not_subtle,
-            "not_subtle": flag.not_subtle,
-            "subtlety_error": flag.error,
-        }
+    judged = {i: (verdict, flag) for i, verdict, flag in zip(order, verdicts, flags, strict=True)}
+    rows: list[dict[str, Any]] = []
+    for i, answer in enumerate(answers):
+        job = answer.job
+        verdict, flag = judged.get(i, (NOT_JUDGED, NOT_FLAGGED))
+        rows.append(
+            {
+                "model": answer.model,
+                "judge_model": judge.model_id,
+                "method": job.method.value,
+                "pair_id": job.pair_id,
+                "persona_id": job.persona_id,
+                "prompt_id": job.prompt_id,
+                "sample_index": job.sample_index,
+                "removed_attribute": job.removed_attribute,
+                "question": job.question,
+                "persona_text": job.persona_text,
+                "summary": answer.summary,
+                "raw_output": answer.raw_output,
+                "reasoning": answer.reasoning,
+                "answer": answer.answer,
+                "answer_parse_error": answer.answer_parse_error,
+                "finish_reason": answer.finish_reason,
+                "generation_failure": answer.failure,
+                "generation_attempts": answer.attempts,
+                "needs_revision": verdict.needs_revision,
+                "passed": verdict.passed,
+                "critic_reasoning": verdict.reasoning,
+                "verdict_error": verdict.error,
+                "verdict_raw": verdict.raw,
+                "verdict_attempts": verdict.attempts,
+                "p_not_subtle": flag.p_not_subtle,
+                "not_subtle": flag.not_subtle,
+                "subtlety_error": flag.error,
+            }
+        )
     return rows
 
 
@@ -219,6 +252,8 @@ SAMPLE_SCHEMA: dict[str, Any] = {
     "answer": pl.String,
     "answer_parse_error": pl.String,
     "finish_reason": pl.String,
+    "generation_failure": pl.String,
+    "generation_attempts": pl.Int64,
     "needs_revision": pl.Boolean,
     "passed": pl.Boolean,
     "critic_reasoning": pl.String,
@@ -297,11 +332,20 @@ def _run(
         jobs = build_jobs(pairs, config.methods, config.k)
         loo_jobs = build_loo_jobs(pairs, config.loo, config.k)
         answers: list[Answer] = []
+        tallies: dict[str, Any] = {}
         for spec in config.models:
             label = f"{clients[spec].model_id}: " if len(config.models) > 1 else ""
+            outcomes: dict[str, Any] = {}
             answers += generate_answers(
-                clients[spec], jobs + loo_jobs, templates, inputs.generation, label=label
+                clients[spec],
+                jobs + loo_jobs,
+                templates,
+                inputs.generation,
+                label=label,
+                tallies=outcomes,
             )
+            for step, tally in answer_tallies(outcomes).items():
+                tallies[f"{step} ({clients[spec].model_id})"] = tally
         rows = judge_answers(judge, answers, templates, config)
         every = pl.DataFrame(rows, schema=SAMPLE_SCHEMA)
         samples = every.filter(pl.col("removed_attribute").is_null())
@@ -329,8 +373,11 @@ def _run(
 
         drops = None
         if Method.PERSONA_SUMMARY in config.methods:
+            # A summary that itself failed (truncated, empty) is not judged for drops either.
             summaries = samples.filter(
-                (pl.col("method") == Method.PERSONA_SUMMARY.value) & pl.col("summary").is_not_null()
+                (pl.col("method") == Method.PERSONA_SUMMARY.value)
+                & pl.col("summary").is_not_null()
+                & ~pl.col("generation_failure").fill_null("").str.starts_with("summary")
             ).select("model", "pair_id", "sample_index", "summary")
             mentions = summary_mentions(
                 summaries,
@@ -391,7 +438,14 @@ def _run(
                 "samples": samples.height,
                 "loo_samples": loo_samples.height,
                 "verdict_errors": int(every.get_column("verdict_error").is_not_null().sum()),
+                "generation_failures": int(
+                    every.get_column("generation_failure").is_not_null().sum()
+                ),
+                STATS_KEY: tallies,
                 "accuracy": {f"{m.model} / {m.method}": m.accuracy.value for m in metrics},
+                "accuracy_failures_counted": {
+                    f"{m.model} / {m.method}": m.accuracy_failures_counted.value for m in metrics
+                },
             }
         )
         stage.add_usage(usage)

@@ -12,6 +12,7 @@ from persona_testbed.census.decode import decode_persons
 from persona_testbed.census.dictionary import DataDictionary
 from persona_testbed.census.enrich import enrich
 from persona_testbed.census.households import attach_household_codes, derive_household_codes
+from persona_testbed.census.joints import compare_joints, joint_reference
 from persona_testbed.census.persona import (
     ATTRIBUTES,
     CENSUS_ATTRIBUTES,
@@ -58,6 +59,7 @@ __all__ = [
     "attach_household_codes",
     "build_personas",
     "compare",
+    "compare_joints",
     "decode_persons",
     "derive_household_codes",
     "draw_iid",
@@ -66,6 +68,7 @@ __all__ = [
     "enrich",
     "find_persona",
     "goodness_of_fit",
+    "joint_reference",
     "load_dictionary",
     "load_population",
     "load_target",

@@ -79,7 +79,8 @@ RACE_BY_RAC1P: dict[str, str] = {
     "9": "Two or More Races",
 }
 
-# The six race/ethnicity groups of the bundled U.S. 2022 target (us_census_aggregate.csv).
+# Six race/ethnicity groups (the layout of PRISM's us_census_aggregate.csv, which double-counts
+# Hispanics and is no longer a target): PPS strata, religion/party tables, user share targets.
 RACE_GROUP_BY_RACE: dict[str, str] = {
     "White": "White",
     "Black or African American": "Black",
@@ -91,6 +92,22 @@ RACE_GROUP_BY_RACE: dict[str, str] = {
     "Some Other Race": "Other",
 }
 RACE_GROUPS: tuple[str, ...] = ("White", "Black", "Hispanic", "Mixed", "Other", "Asian")
+
+# The three mutually exclusive groups the ACS 2022 sex-by-age tables identify (the bundled
+# `us-2022` target, docs/personas.md): B01001H is White alone not Hispanic, B01001I Hispanic of
+# any race; B01001B-G include Hispanics, so everyone else can only be one residual group.
+WHITE_NOT_HISPANIC = "White non-Hispanic"
+HISPANIC_GROUP = "Hispanic"
+OTHER_NOT_HISPANIC = "Other non-Hispanic"
+RACE_ETHNICITY_GROUPS: tuple[str, ...] = (WHITE_NOT_HISPANIC, HISPANIC_GROUP, OTHER_NOT_HISPANIC)
+RACE_ETHNICITY_BY_RACE: dict[str, str] = {
+    race: WHITE_NOT_HISPANIC
+    if race == "White"
+    else HISPANIC_GROUP
+    if race == HISPANIC
+    else OTHER_NOT_HISPANIC
+    for race in RACE_GROUP_BY_RACE
+}
 
 # Age brackets: the target's adult brackets, preceded by two child brackets.
 AGE_BRACKETS: tuple[tuple[int, int, str], ...] = (

@@ -10,7 +10,14 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from persona_testbed.census.census_compare import FIGURE_PNG, TABLE_CSV, TABLE_MD
+from persona_testbed.census.census_compare import (
+    FIGURE_PNG,
+    JOINT_CSV,
+    JOINT_PNG,
+    TABLE_CSV,
+    TABLE_MD,
+)
+from persona_testbed.census.joints import joint_summary
 from persona_testbed.census.pipeline import NO_RAKE, PERSONAS_PARQUET, PersonaConfig
 from persona_testbed.census.sampling import Sampling
 from persona_testbed.cli_options import (
@@ -121,12 +128,27 @@ def census_compare(
     from persona_testbed.census.census_compare import run_census_compare
 
     result = run_census_compare(run, force=force)
-    for name in (TABLE_CSV, TABLE_MD, FIGURE_PNG):
+    joints = (JOINT_CSV, JOINT_PNG) if result.joints is not None else ()
+    names = (TABLE_CSV, TABLE_MD, FIGURE_PNG, *joints)
+    for name in names:
         console.print(f"wrote {result.run.file(name)}")
-    console.print(f"rake target: {result.stats['rake_target']}")
-    for key, value in result.stats.items():
+    stats = result.stats
+    console.print(f"rake target: {stats['rake_target']}")
+    if "target_limits" in stats:
+        console.print(f"target limits: {stats['target_limits']}")
+    if stats["controlled"]:
+        console.print(
+            f"controlled by design (not evidence): {', '.join(stats['controlled'])}", markup=False
+        )
+    for key, value in stats.items():
         if key.endswith("_mean_tvd"):
-            console.print(f"{key.removesuffix('_mean_tvd')}: mean TVD {value:.4f}")
+            reference = key.removesuffix("_mean_tvd")
+            console.print(
+                f"{reference}: mean TVD {value:.4f} over {stats[f'{reference}_attributes']} "
+                "uncontrolled attributes"
+            )
+    if result.joints is not None:
+        console.print(joint_summary(result.joints), markup=False)
 
 
 def show(

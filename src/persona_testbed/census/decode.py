@@ -19,6 +19,7 @@ from persona_testbed.census.categories import (
     NEVER_WORKED_LABEL,
     OCCUPATION_GROUPS,
     RACE_BY_RAC1P,
+    RACE_ETHNICITY_BY_RACE,
     RACE_GROUP_BY_RACE,
     SPEAKS_ONLY_ENGLISH,
     range_label,
@@ -28,6 +29,7 @@ from persona_testbed.census.dictionary import DataDictionary, Variable
 # Internal helper columns (not persona attributes) start with "_".
 AGE_BRACKET = "_age_bracket"
 RACE_GROUP = "_race_group"
+RACE_ETHNICITY = "_race_ethnicity"
 PWGTP = "_pwgtp"
 
 # Attribute <- PUMS variable, for the attributes that are one dictionary label.
@@ -49,16 +51,30 @@ DIRECT_LABELS: dict[str, str] = {
     "vision difficulty": "DEYE",
     "hearing difficulty": "DEAR",
 }
-# ANC1P 000 means the answer was suppressed for the PUMA: no information, so null.
-SUPPRESSED_CODES: dict[str, set[str]] = {"ANC1P": {"000"}}
+# Dictionary labels of codes that record no answer: the 2018 dictionary has ANC1P 000
+# "Suppressed for data year 2018 for select PUMAs", 996 "Uncodable entries" and 999 "Not
+# reported" (every other decoded variable marks its only non-answer as the blank "N/A" code).
+# They become null, the persona's "not applicable", instead of facts such as "ancestry: Not
+# reported". Matched on the label, not the code, so other years' dictionaries work too.
+NON_ANSWER_LABEL = re.compile(
+    r"^(?:N/A\b|Not reported\b|Uncodable\b|Suppressed\b|Unknown\b|Not ascertained\b)",
+    re.IGNORECASE,
+)
 
 _PREFIX = re.compile(r"^([A-Z]{3})-(.*)$")
 _SMALL_WORDS = re.compile(r"(?<=[\w,] )(And|Or|Of|In|For|The|To|On|At|By|With|Except)\b")
 
 
-def label_expr(column: str, variable: Variable, *, skip: set[str] | None = None) -> pl.Expr:
-    """Column of codes -> column of dictionary labels (blank/unknown codes -> null)."""
-    mapping = {code: label for code, label in variable.codes.items() if code not in (skip or ())}
+def non_answer_codes(variable: Variable) -> set[str]:
+    """The variable's codes whose label records no answer (see NON_ANSWER_LABEL)."""
+    return {code for code, label in variable.codes.items() if NON_ANSWER_LABEL.match(label)}
+
+
+def label_expr(column: str, variable: Variable) -> pl.Expr:
+    """Column of codes -> column of dictionary labels (blank, unknown and non-answer codes ->
+    null)."""
+    skip = non_answer_codes(variable)
+    mapping = {code: label for code, label in variable.codes.items() if code not in skip}
     return pl.col(column).replace_strict(
         list(mapping), list(mapping.values()), default=None, return_dtype=pl.String
     )
@@ -173,7 +189,7 @@ def decode_persons(persons: pl.DataFrame, dictionary: DataDictionary) -> pl.Data
         household_type = pl.when(pl.col("HHT_VAR") == var).then(decoded).otherwise(household_type)
 
     direct = {
-        attribute: label_expr(var, dictionary.variable(var), skip=SUPPRESSED_CODES.get(var))
+        attribute: label_expr(var, dictionary.variable(var))
         for attribute, var in DIRECT_LABELS.items()
     }
     occupation = _lookup("OCCP", occupation_detail)
@@ -215,6 +231,9 @@ def decode_persons(persons: pl.DataFrame, dictionary: DataDictionary) -> pl.Data
         AGE_BRACKET: range_label(pl.col("AGEP"), AGE_BRACKETS),
         RACE_GROUP: race.replace_strict(
             list(RACE_GROUP_BY_RACE), list(RACE_GROUP_BY_RACE.values()), default=None
+        ),
+        RACE_ETHNICITY: race.replace_strict(
+            list(RACE_ETHNICITY_BY_RACE), list(RACE_ETHNICITY_BY_RACE.values()), default=None
         ),
     }
     return persons.select(expr.alias(name) for name, expr in columns.items())

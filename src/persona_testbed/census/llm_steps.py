@@ -116,6 +116,22 @@ def choose_fill_categories(
     return [tuple(FILL_CATEGORIES[i] for i in sorted(row)) for row in keys.tolist()]
 
 
+def end_cleanly(text: str, cap: int) -> str:
+    """A text that hit the schema's length cap was cut by constrained decoding, often mid-word:
+    keep it up to its last full sentence, else its last full word."""
+    if len(text) < cap - 1:
+        return text
+    cut = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
+    if text.endswith((".", "!", "?")):
+        return text
+    if cut >= cap // 3:
+        return text[: cut + 1]
+    space = text.rfind(" ")
+    if space <= 0:
+        return text
+    return text[:space].rstrip(",;:- ") + "."
+
+
 @cache
 def fill_schema(categories: tuple[str, ...]) -> type[BaseModel]:
     """A JSON schema with exactly the requested keys, all required (constrains the model)."""
@@ -177,7 +193,10 @@ def open_ended_fill(
                 continue
             raw = result.value.model_dump()
             values = {
-                attribute: " ".join(str(raw[json_key(attribute)]).split())
+                attribute: end_cleanly(
+                    " ".join(str(raw[json_key(attribute)]).split()),
+                    MAX_JOB_CHARS if attribute == JOB else MAX_FIELD_CHARS,
+                )
                 for attribute in (JOB, *chosen)
             }
             outcomes[index] = FillOutcome(values={k: v for k, v in values.items() if v}, error=None)

@@ -23,6 +23,7 @@ from persona_testbed.census.decode import AGE_BRACKET, PWGTP, RACE_GROUP, decode
 from persona_testbed.census.dictionary import DataDictionary
 from persona_testbed.census.enrich import CORE_VALUES, enrich
 from persona_testbed.census.households import attach_household_codes
+from persona_testbed.census.joints import joint_reference
 from persona_testbed.census.llm_steps import (
     FILL_CATEGORIES,
     JOB,
@@ -64,6 +65,10 @@ PERSONAS_PARQUET = "personas.parquet"
 PERSONAS_JSONL = "personas.jsonl"
 REFERENCE_PARQUET = "census_reference.parquet"
 PRUNED_JSONL = "personas_pruned.jsonl"
+# The pool's weighted two-way tables, and the census records of the first draw before the LLM
+# consistency judge pruned it (LLM runs only): `census-compare` checks joints before and after.
+JOINT_REFERENCE_PARQUET = "census_joint_reference.parquet"
+BEFORE_PRUNING_PARQUET = "personas_before_pruning.parquet"
 BUNDLED_SOURCE = "bundled ACS 2018 1-year PUMS, 14 states (all 173,916 person records)"
 
 
@@ -128,6 +133,8 @@ class PersonaBuild:
     reference: pl.DataFrame
     stats: dict[str, Any]
     pruned: pl.DataFrame | None = None
+    joint_reference: pl.DataFrame | None = None
+    before_pruning: pl.DataFrame | None = None
 
 
 def load_dictionary(path: Path | None) -> DataDictionary:
@@ -191,9 +198,11 @@ def _sample_with_judge(
     population: Population,
     strata: list[np.ndarray],
     client: LLMClient,
-) -> tuple[np.ndarray, dict[str, Any], pl.DataFrame]:
-    """Draw, judge, prune and redraw until N census records are kept (paper Fig. 1)."""
+) -> tuple[np.ndarray, dict[str, Any], pl.DataFrame, np.ndarray]:
+    """Draw, judge, prune and redraw until N census records are kept (paper Fig. 1). Also
+    returns the first draw (N records, the sample before any pruning)."""
     kept: list[int] = []
+    first_draw = np.zeros(0, dtype=np.int64)
     pruned_rows: list[dict[str, Any]] = []
     judged = failures = 0
     reasons: Counter[str] = Counter()
@@ -215,6 +224,8 @@ def _sample_with_judge(
             child_rng(config.seed, f"sampling/{rounds}"),
             strata,
         )
+        if rounds == 0:
+            first_draw = indices
         candidates = _take(population.frame, indices)
         profiles = _profiles(candidates, judged_columns)
         outcomes = judge_consistency(client, profiles, seed=config.seed)
@@ -257,7 +268,8 @@ def _sample_with_judge(
         "reason": pl.String,
         "profile": pl.String,
     }
-    return np.asarray(kept, dtype=np.int64), stats, pl.DataFrame(pruned_rows, schema=schema)
+    pruned_frame = pl.DataFrame(pruned_rows, schema=schema)
+    return np.asarray(kept, dtype=np.int64), stats, pruned_frame, first_draw
 
 
 def _fill(
@@ -312,9 +324,15 @@ def build_personas(
     strata = _strata(population.frame) if config.sampling is Sampling.PPS else []
     llm_stats: dict[str, Any] = {"used": config.use_llm}
     pruned: pl.DataFrame | None = None
+    before_pruning: pl.DataFrame | None = None
     if config.use_llm and client is not None:
-        indices, judge_stats, pruned = _sample_with_judge(config, population, strata, client)
+        indices, judge_stats, pruned, first_draw = _sample_with_judge(
+            config, population, strata, client
+        )
         llm_stats.update(model=client.model_id, **judge_stats)
+        before_pruning = _take(population.frame, first_draw).select(
+            *CENSUS_ATTRIBUTES, "source_state", "source_serialno", "source_sporder"
+        )
     else:
         sampling = child_rng(config.seed, "sampling/0")
         indices = draw(config.sampling, population.weights, config.n, sampling, strata)
@@ -335,8 +353,18 @@ def build_personas(
         raked.target if raked is not None else None,
         raked.margins if raked is not None else None,
     )
+    joints = joint_reference(
+        population.frame, population.weights, "raked" if raked is not None else "pums"
+    )
     stats = _stats(config, population, personas, indices, llm_stats)
-    return PersonaBuild(personas=personas, reference=reference, stats=stats, pruned=pruned)
+    return PersonaBuild(
+        personas=personas,
+        reference=reference,
+        stats=stats,
+        pruned=pruned,
+        joint_reference=joints,
+        before_pruning=before_pruning,
+    )
 
 
 def _stats(
@@ -386,6 +414,9 @@ def _stats(
         stats["rake"] = {
             "target": raked.target.name,
             "target_source": raked.target.source,
+            "target_note": raked.target.note,
+            "target_universe_population": raked.target.universe_population,
+            "target_published_total": raked.target.published_total,
             "universe": f"ages {raked.target.min_age}+ ({raked.universe_rows} records)",
             "iterations": raked.iterations,
             "converged": raked.converged,
@@ -436,6 +467,10 @@ def run_personas(
         stage.write_parquet(REFERENCE_PARQUET, build.reference)
         if build.pruned is not None:
             stage.write_file(PRUNED_JSONL, build.pruned.write_ndjson)
+        if build.joint_reference is not None:
+            stage.write_parquet(JOINT_REFERENCE_PARQUET, build.joint_reference)
+        if build.before_pruning is not None:
+            stage.write_parquet(BEFORE_PRUNING_PARQUET, build.before_pruning)
         stage.record.stats.update(build.stats)
         if config.use_llm and client is not None:
             stage.add_usage(client.usage)
@@ -446,10 +481,15 @@ def find_persona(path: Path, persona_id: str) -> Persona | None:
     """The persona with this id (or, for a number, at this row) in a personas.parquet."""
     if not path.is_file():
         raise InputError(f"{path}: not found (run `persona personas` first)")
+    from persona_testbed.run.read import unreadable
+
     frame = pl.scan_parquet(path)
-    match = frame.filter(pl.col("persona_id") == persona_id).collect()
-    if match.is_empty() and persona_id.isdigit():
-        match = frame.slice(int(persona_id), 1).collect()
+    try:
+        match = frame.filter(pl.col("persona_id") == persona_id).collect()
+        if match.is_empty() and persona_id.isdigit():
+            match = frame.slice(int(persona_id), 1).collect()
+    except (pl.exceptions.PolarsError, OSError) as exc:  # truncated or damaged
+        raise unreadable(path, exc) from None
     if match.is_empty():
         return None
     return Persona.from_row(match.row(0, named=True))

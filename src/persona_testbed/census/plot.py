@@ -101,3 +101,45 @@ def _panel(
     axis.set_title(attribute, fontsize=11)
     axis.tick_params(axis="x", labelsize=8)
     axis.set_xlabel("share", fontsize=8)
+
+
+def plot_joints(joints: pl.DataFrame, path: Path, title: str) -> None:
+    """One bar chart: per two-way table the personas' TVD against the pool (and before the LLM
+    pruning, when recorded), with the i.i.d. sampling-noise mean (tick) and 95th percentile
+    (end of the grey band) at the same N."""
+    tables = joints.get_column("table").to_list()
+    positions = np.arange(len(tables))
+    before = joints.get_column("tvd_before_pruning")
+    has_before = before.null_count() < before.len()
+    height = 0.38 if has_before else 0.6
+    figure, axis = plt.subplots(figsize=(8.5, 0.9 * len(tables) + 1.6))
+    noise_p95 = joints.get_column("iid_noise_tvd_p95").to_numpy()
+    noise_mean = joints.get_column("iid_noise_tvd_mean").to_numpy()
+    axis.barh(positions, noise_p95, height=0.9, color="#dddddd", label="i.i.d. noise, 95th pct")
+    axis.scatter(noise_mean, positions, marker="|", s=400, color="#555555", zorder=3)
+    axis.scatter([], [], marker="|", s=100, color="#555555", label="i.i.d. noise, mean")
+    offset = height / 2 if has_before else 0.0
+    axis.barh(
+        positions - offset,
+        joints.get_column("tvd").to_numpy(),
+        height=height,
+        color=SERIES_STYLE["personas"][1],
+        label="Personas (after pruning)" if has_before else "Personas",
+    )
+    if has_before:
+        axis.barh(
+            positions + offset,
+            before.fill_null(0.0).to_numpy(),
+            height=height,
+            color="#9467bd",
+            label="Before LLM pruning",
+        )
+    axis.set_yticks(positions)
+    axis.set_yticklabels(tables, fontsize=9)
+    axis.invert_yaxis()
+    axis.set_xlabel("TVD against the weighted pool (joint cell shares)", fontsize=9)
+    axis.set_title(title, fontsize=11)
+    axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, frameon=False)
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=72)
+    plt.close(figure)

@@ -161,7 +161,30 @@ def _header(table: Table) -> list[str]:
     return [name.strip().strip('"') for name in first.rstrip("\r\n").split(",")]
 
 
+def _last_line(path: Path, chunk: int = 1 << 16) -> str:
+    """The file's last non-empty line (read from the end; the file may be gigabytes)."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(max(0, size - chunk))
+        tail = handle.read()
+    lines = [line for line in tail.splitlines() if line.strip()]
+    return lines[-1].decode("utf-8", errors="replace") if lines else ""
+
+
+def _check_complete(table: Table, header: list[str]) -> None:
+    """A file cut off mid-row (an interrupted download or copy) ends in a short last row."""
+    last = _last_line(table.path)
+    fields = len(last.split(","))
+    if last and fields != len(header) and last.split(",") != header:
+        raise InputError(
+            f"{table.label}: the last row has {fields} of {len(header)} fields: the file looks "
+            "truncated (download or copy it again)"
+        )
+
+
 def _read(table: Table, columns: Sequence[str]) -> pl.DataFrame:
+    if not table.is_parquet:
+        _check_complete(table, _header(table))
     try:
         if table.is_parquet:
             frame = pl.read_parquet(table.path, columns=list(columns))

@@ -1,12 +1,20 @@
 """Raking (iterative proportional fitting) of person weights to target marginal shares.
 
-A target gives shares for some of three dimensions: `age_bracket`, `sex` and `race_group` (the
-labels of `categories.py`). Two file formats are read:
+A target gives shares for some of the dimensions `age_bracket`, `sex`, `race_group` (the six
+groups of `categories.py`) and `race_ethnicity` (White non-Hispanic, Hispanic, Other
+non-Hispanic). Two file formats are read:
 
-- wide, as the bundled `us_census_aggregate.csv`: one row per age bracket ("18-24 years old",
-  "65+ years old", and an "All Ages" total row that is ignored), one column per
-  `<RaceGroup>_<Sex>` cell holding the joint share;
+- counts: comment lines (`#`, provenance) then the header
+  `age_bracket,sex,<race_group|race_ethnicity>,population[,source]`, one row per cell, and one
+  `All,All,All,<total>` row holding the published total population of the cells. The cells must
+  be disjoint (no cell twice, categories from one scheme only) and sum to the total within
+  0.5%, else the file is refused: adding race-alone tables that include Hispanics to a Hispanic
+  table (PRISM's us_census_aggregate.csv) counts people twice. The bundled `us-2022` target
+  (us_census_target_2022.csv) is in this format;
 - long: columns `dimension,category,share`.
+
+PRISM's share-only wide layout (`age_category,<Race>_<Sex>,...`) is refused: shares alone cannot
+show double counting, and that file does double-count.
 
 Only persons inside the target's universe (the ages its brackets cover, adults 18+ for the U.S.
 target) are raked; everyone else keeps their weight, and the raked persons keep their total, so
@@ -16,22 +24,50 @@ the share of children in the population does not change.
 from __future__ import annotations
 
 import csv
-import re
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from persona_testbed.census.categories import AGE_BRACKETS, RACE_GROUPS
-from persona_testbed.census.decode import AGE_BRACKET, RACE_GROUP
+from persona_testbed.census.categories import (
+    ADULT_AGE,
+    AGE_BRACKETS,
+    RACE_ETHNICITY_GROUPS,
+    RACE_GROUPS,
+)
+from persona_testbed.census.decode import AGE_BRACKET, RACE_ETHNICITY, RACE_GROUP
 from persona_testbed.census.resources import US_2022_TARGET
 from persona_testbed.errors import InputError
 
 US_2022 = "us-2022"
-DIMENSIONS: dict[str, str] = {"age_bracket": AGE_BRACKET, "sex": "sex", "race_group": RACE_GROUP}
+DIMENSIONS: dict[str, str] = {
+    "age_bracket": AGE_BRACKET,
+    "sex": "sex",
+    "race_group": RACE_GROUP,
+    "race_ethnicity": RACE_ETHNICITY,
+}
+RACE_SCHEMES: dict[str, tuple[str, ...]] = {
+    "race_group": RACE_GROUPS,
+    "race_ethnicity": RACE_ETHNICITY_GROUPS,
+}
 SEXES = ("Male", "Female")
-_AGE_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)|\+)")
+TOTAL = "All"
+# Cells may miss the published total by rounding and small-area noise, never by double counting.
+TOTAL_TOLERANCE = 0.005
+US_2022_SOURCE = (
+    "ACS 2022 1-year (ACSDT1Y2022), U.S. adults 18+: age bracket x sex x White non-Hispanic "
+    "(B01001H) / Hispanic (B01001I) / Other non-Hispanic (B01001B-G minus their estimated "
+    "Hispanics), total 333,287,557 (Vintage 2022); bundled us_census_target_2022.csv"
+)
+US_2022_NOTE = (
+    "The shipped ACS tables identify only White non-Hispanic (B01001H) and Hispanic (B01001I); "
+    "B01001B-G include Hispanics, so Black, Asian, AIAN, NHPI, Some other race and Two or more "
+    "races (non-Hispanic) are raked as one residual group, estimated assuming the same share of "
+    "Hispanics outside 'White alone' in every age x sex cell. Their shares within that group "
+    "come from the PUMS pool, not from a U.S. target."
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +79,11 @@ class RakeTarget:
     margins: dict[str, dict[str, float]]
     joint: dict[tuple[str, str, str], float] = field(default_factory=dict)
     path: Path | None = None
+    # What the target cannot say (shown by `census-compare` and the report).
+    note: str = ""
+    # Population of the raked universe and the published total the cells were checked against.
+    universe_population: float | None = None
+    published_total: float | None = None
 
     @property
     def min_age(self) -> int:
@@ -69,14 +110,16 @@ class RakeResult:
 def load_target(spec: str) -> RakeTarget:
     """`us-2022` (the bundled U.S. 2022 adult target) or the path of a target CSV."""
     if spec == US_2022:
-        target = _read_target(US_2022_TARGET)
+        target = _read_target(US_2022_TARGET, min_age=ADULT_AGE)
         return RakeTarget(
             name=US_2022,
-            source="ACS 2022 1-year, U.S. adults 18+, age x sex x race/ethnicity "
-            "(tables B01001B-I; bundled us_census_aggregate_2022.csv)",
+            source=US_2022_SOURCE,
             margins=target.margins,
             joint=target.joint,
             path=US_2022_TARGET,
+            note=US_2022_NOTE,
+            universe_population=target.universe_population,
+            published_total=target.published_total,
         )
     path = Path(spec)
     if not path.is_file():
@@ -84,86 +127,133 @@ def load_target(spec: str) -> RakeTarget:
     return _read_target(path)
 
 
-def _read_target(path: Path) -> RakeTarget:
+def _read_target(path: Path, *, min_age: int = 0) -> RakeTarget:
     try:
-        rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(f"{path}: cannot read target ({exc.strerror})") from None
-    if not rows:
+    # Comment lines carry provenance; line numbers in errors stay those of the file.
+    numbered = [
+        (number, row)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+        for row in csv.reader([line])
+    ]
+    if not numbered:
         raise InputError(f"{path}: empty target file")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in numbered[0][1]]
     if header[:3] == ["dimension", "category", "share"]:
-        margins = _read_long(path, rows[1:])
+        margins = _read_long(path, numbered[1:])
         return RakeTarget(name=str(path), source=str(path), margins=margins, path=path)
+    if header[:2] == ["age_bracket", "sex"] and len(header) >= 4 and header[3] == "population":
+        return _read_counts(path, header, numbered[1:], min_age)
     if header and header[0] == "age_category":
-        margins, joint = _read_wide(path, header, rows[1:])
-        return RakeTarget(name=str(path), source=str(path), margins=margins, joint=joint, path=path)
+        raise InputError(
+            f"{path}: share-only 'age_category,<Race>_<Sex>' targets are refused: shares cannot "
+            "show double counting (PRISM's us_census_aggregate.csv adds race-alone tables that "
+            "include Hispanics to the Hispanic table); give counts with a total row "
+            "(docs/personas.md)"
+        )
     raise InputError(
-        f"{path}: unknown target format (expected header 'dimension,category,share' or the "
-        "'age_category,<Race>_<Sex>,...' layout of us_census_aggregate.csv)"
+        f"{path}: unknown target format (expected header 'dimension,category,share' or "
+        "'age_bracket,sex,<race_group|race_ethnicity>,population[,source]')"
     )
 
 
-def _share(path: Path, line: int, column: str, text: str) -> float:
+def _number(path: Path, line: int, column: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise InputError(
             f"{path}, line {line}, column {column}: '{text}' is not a number"
         ) from None
-    if value < 0:
-        raise InputError(f"{path}, line {line}, column {column}: negative share {value}")
+    if not math.isfinite(value) or value < 0:
+        raise InputError(f"{path}, line {line}, column {column}: '{text}' is not a number >= 0")
     return value
 
 
-def _age_label(path: Path, line: int, text: str) -> str:
-    match = _AGE_RANGE.match(text)
-    if match is None:
-        raise InputError(f"{path}, line {line}, column age_category: unknown age range '{text}'")
-    lo = int(match.group(1))
-    hi = int(match.group(2)) if match.group(2) else 200
-    for b_lo, b_hi, label in AGE_BRACKETS:
-        if (b_lo, b_hi) == (lo, hi):
-            return label
-    known = ", ".join(label for _, _, label in AGE_BRACKETS)
-    raise InputError(
-        f"{path}, line {line}, column age_category: age range '{text}' is not one of {known}"
+def _read_counts(
+    path: Path, header: list[str], rows: list[tuple[int, list[str]]], min_age: int
+) -> RakeTarget:
+    """Population counts per (age bracket, sex, race) cell, checked to be disjoint and to add
+    up to the file's published total; shares of the cells aged `min_age`+ become the target."""
+    race_dimension = header[2]
+    if race_dimension not in RACE_SCHEMES:
+        raise InputError(
+            f"{path}: third column must be {' or '.join(RACE_SCHEMES)}, not '{race_dimension}'"
+        )
+    races = RACE_SCHEMES[race_dimension]
+    other_scheme = {c for d, cs in RACE_SCHEMES.items() if d != race_dimension for c in cs}
+    brackets = {label: lo for lo, _, label in AGE_BRACKETS}
+    cells: dict[tuple[str, str, str], float] = {}
+    total: float | None = None
+    for line, row in rows:
+        if len(row) < 4:
+            raise InputError(f"{path}, line {line}: expected {','.join(header[:4])}")
+        age, sex, race = (v.strip() for v in row[:3])
+        count = _number(path, line, "population", row[3].strip())
+        if (age, sex, race) == (TOTAL, TOTAL, TOTAL):
+            total = count
+            continue
+        if age not in brackets:
+            raise InputError(
+                f"{path}, line {line}, column age_bracket: '{age}' is not one of "
+                f"{', '.join(brackets)}"
+            )
+        if sex not in SEXES:
+            raise InputError(f"{path}, line {line}, column sex: '{sex}' is not Male or Female")
+        if race not in races:
+            overlap = " (it overlaps the groups of the other race scheme)" * (race in other_scheme)
+            raise InputError(
+                f"{path}, line {line}, column {race_dimension}: '{race}' is not one of "
+                f"{', '.join(races)}{overlap}"
+            )
+        if (age, sex, race) in cells:
+            raise InputError(
+                f"{path}, line {line}: cell {age}, {sex}, {race} given twice (double counted)"
+            )
+        cells[(age, sex, race)] = count
+    if not cells:
+        raise InputError(f"{path}: no population cells")
+    if total is None:
+        raise InputError(
+            f"{path}: no 'All,All,All,<total>' row: a target must give the published total its "
+            "cells add up to, so that overlapping groups are caught"
+        )
+    summed = sum(cells.values())
+    if total <= 0 or abs(summed / total - 1) > TOTAL_TOLERANCE:
+        verdict = (
+            "the groups overlap (people counted twice)"
+            if summed > total
+            else "groups or cells are missing"
+        )
+        raise InputError(
+            f"{path}: the cells sum to {summed:,.0f}, {summed / total - 1:+.1%} off the total row "
+            f"{total:,.0f}: {verdict}"
+        )
+    universe = {key: v for key, v in cells.items() if brackets[key[0]] >= min_age}
+    if not universe or sum(universe.values()) <= 0:
+        raise InputError(f"{path}: no population aged {min_age}+")
+    population = sum(universe.values())
+    joint = {key: value / population for key, value in universe.items()}
+    margins: dict[str, dict[str, float]] = {"age_bracket": {}, "sex": {}, race_dimension: {}}
+    for (age, sex, race), share in joint.items():
+        for dimension, category in (("age_bracket", age), ("sex", sex), (race_dimension, race)):
+            margins[dimension][category] = margins[dimension].get(category, 0.0) + share
+    return RakeTarget(
+        name=str(path),
+        source=str(path),
+        margins=margins,
+        joint=joint,
+        path=path,
+        universe_population=population,
+        published_total=total,
     )
 
 
-def _read_wide(
-    path: Path, header: list[str], rows: list[list[str]]
-) -> tuple[dict[str, dict[str, float]], dict[tuple[str, str, str], float]]:
-    cells: list[tuple[int, str, str]] = []
-    for index, name in enumerate(header[1:], start=1):
-        race, _, sex = name.rpartition("_")
-        if race in RACE_GROUPS and sex in SEXES:
-            cells.append((index, race, sex))
-    if not cells:
-        raise InputError(f"{path}: no <Race>_<Sex> share columns (races: {', '.join(RACE_GROUPS)})")
-    joint: dict[tuple[str, str, str], float] = {}
-    for line, row in enumerate(rows, start=2):
-        if not row or not row[0].strip() or row[0].strip().lower().startswith("all"):
-            continue
-        age = _age_label(path, line, row[0].strip())
-        for index, race, sex in cells:
-            if index >= len(row):
-                raise InputError(f"{path}, line {line}: missing column {header[index]}")
-            joint[(age, sex, race)] = _share(path, line, header[index], row[index])
-    total = sum(joint.values())
-    if total <= 0:
-        raise InputError(f"{path}: target shares sum to zero")
-    margins: dict[str, dict[str, float]] = {"age_bracket": {}, "sex": {}, "race_group": {}}
-    for (age, sex, race), value in joint.items():
-        for dimension, category in (("age_bracket", age), ("sex", sex), ("race_group", race)):
-            margins[dimension][category] = margins[dimension].get(category, 0.0) + value / total
-    joint = {key: value / total for key, value in joint.items()}
-    return margins, joint
-
-
-def _read_long(path: Path, rows: list[list[str]]) -> dict[str, dict[str, float]]:
+def _read_long(path: Path, rows: list[tuple[int, list[str]]]) -> dict[str, dict[str, float]]:
     margins: dict[str, dict[str, float]] = {}
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         if not row or not row[0].strip():
             continue
         if len(row) < 3:
@@ -174,9 +264,19 @@ def _read_long(path: Path, rows: list[list[str]]) -> dict[str, dict[str, float]]
                 f"{path}, line {line}, column dimension: '{dimension}' is not one of "
                 f"{', '.join(DIMENSIONS)}"
             )
-        margins.setdefault(dimension, {})[category] = _share(path, line, "share", row[2])
+        shares = margins.setdefault(dimension, {})
+        if category in shares:
+            raise InputError(
+                f"{path}, line {line}: {dimension} '{category}' given twice (double counted)"
+            )
+        shares[category] = _number(path, line, "share", row[2])
     if not margins:
         raise InputError(f"{path}: no target shares")
+    if len(set(margins) & set(RACE_SCHEMES)) > 1:
+        raise InputError(
+            f"{path}: race_group and race_ethnicity are overlapping groupings of the same "
+            "people; give one of them"
+        )
     for dimension, shares in margins.items():
         total = sum(shares.values())
         if total <= 0:

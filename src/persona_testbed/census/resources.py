@@ -13,8 +13,9 @@ BUNDLED_DICTIONARY = DATA_DIR / "PUMS_Data_Dictionary_2018_subset.csv"
 # Labels of the household variables this package derives (HHT2 in its 2019+ wording, FPARC,
 # HHL), for dictionaries that lack them.
 DERIVED_DICTIONARY = DATA_DIR / "derived_variables_dictionary.csv"
-# U.S. 2022 adults: shares by age bracket x sex x race/ethnicity (ACS 2022 B01001B-I).
-US_2022_TARGET = DATA_DIR / "us_census_aggregate_2022.csv"
+# U.S. 2022 population by age bracket x sex x three disjoint race/ethnicity groups (ACS 2022
+# B01001H, B01001I, B01001B-G; scripts/build_us_2022_target.py).
+US_2022_TARGET = DATA_DIR / "us_census_target_2022.csv"
 # Hand-written lists (quirks, mannerisms, ...) and published belief distributions.
 CURATED_FILE = DATA_DIR / "curated_lists.yaml"
 BELIEFS_FILE = DATA_DIR / "beliefs.yaml"

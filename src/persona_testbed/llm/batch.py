@@ -6,16 +6,15 @@ the response cache as soon as it finishes, so a killed run resumes without repea
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from persona_testbed.errors import InputError
 from persona_testbed.llm.client import LLMClient
 from persona_testbed.llm.types import ChatRequest, ChatResult, Message
-from persona_testbed.run.atomic import write_text_atomic
+from persona_testbed.run.atomic import dumps_strict, prepare_output_file, write_text_atomic
 
 
 class BatchLine(BaseModel):
@@ -24,7 +23,7 @@ class BatchLine(BaseModel):
     messages: list[Message]
     temperature: float = 0.0
     top_p: float = 1.0
-    max_tokens: int = 256
+    max_tokens: int = Field(256, ge=1)
     seed: int | None = 0
     stop: str | list[str] | None = None
     response_format: dict[str, Any] | None = None
@@ -92,9 +91,10 @@ def result_record(index: int, custom_id: str | None, result: ChatResult) -> dict
 
 def run_batch(client: LLMClient, input_path: Path, output_path: Path) -> int:
     requests, ids = read_requests(input_path, client)
+    prepare_output_file(output_path)  # before any call: a bad --output must not cost anything
     results = client.complete_batch(requests, description="complete")
     lines = (
-        json.dumps(result_record(i, ids[i], r), ensure_ascii=False) for i, r in enumerate(results)
+        dumps_strict(result_record(i, ids[i], r), ensure_ascii=False) for i, r in enumerate(results)
     )
     write_text_atomic(output_path, "\n".join(lines) + "\n")
     return len(results)

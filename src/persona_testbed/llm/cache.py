@@ -6,12 +6,17 @@ Each completed call is committed on its own, so a run killed with SIGKILL loses 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import socket
 import sqlite3
+import sys
 import time
+import uuid
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm.types import ChatResult
@@ -25,7 +30,31 @@ CREATE TABLE IF NOT EXISTS responses (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS responses_model ON responses(model);
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    created REAL NOT NULL
+);
 """
+# A claim older than this is stale even if its process seems alive (a reused pid, a process
+# on another host): its request is sent again. Longer than any one call with all its retries.
+DEFAULT_CLAIM_TTL_S = 900.0
+
+
+class CacheWriteError(PersonaError):
+    """The cache could not be written (a full disk, a read-only file)."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
 
 
 def default_cache_path() -> Path:
@@ -45,8 +74,11 @@ class CacheStats(BaseModel):
 
 
 class ResponseCache:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, claim_ttl_s: float = DEFAULT_CLAIM_TTL_S) -> None:
         self.path = Path(path)
+        self.claim_ttl_s = claim_ttl_s
+        self._owner = uuid.uuid4().hex
+        self._host = socket.gethostname()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Autocommit (isolation_level=None): every put is its own durable transaction.
@@ -57,22 +89,95 @@ class ResponseCache:
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise PersonaError(f"{self.path}: cannot open the LLM response cache ({exc})") from None
+        except OSError as exc:
+            why = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+            raise PersonaError(f"{self.path}: cannot open the LLM response cache ({why})") from None
 
     def get(self, key: str) -> ChatResult | None:
+        """The cached reply, or None. An entry that no longer loads (written by an older
+        version, or a reply that should never have been stored) is a miss, with a warning:
+        the call is made again and its answer replaces the entry."""
         row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        result = ChatResult.model_validate_json(row[0])
+        try:
+            result = ChatResult.model_validate_json(row[0])
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"] if exc.errors() else "invalid"
+            print(
+                f"warning: {self.path}: ignoring an unreadable cached response ({reason}); "
+                "calling the model again",
+                file=sys.stderr,
+            )
+            return None
         result.cached = True
         return result
 
     def put(self, key: str, model: str, request_json: str, result: ChatResult) -> None:
+        """Store a reply; one that would not load back unchanged is refused (ValueError), so
+        the cache never holds an entry that breaks every later read."""
         stored = result.model_dump_json(exclude={"cached"})
-        self._db.execute(
+        try:
+            ChatResult.model_validate_json(stored)
+        except ValidationError as exc:
+            raise ValueError(f"refusing to cache a reply that cannot be read back: {exc}") from None
+        self._write(
             "INSERT OR REPLACE INTO responses (key, model, request, response, created) "
             "VALUES (?, ?, ?, ?, ?)",
             (key, model, request_json, stored, time.time()),
         )
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> int:
+        try:
+            return int(self._db.execute(sql, params).rowcount)
+        except sqlite3.OperationalError as exc:
+            full = "full" in str(exc) or getattr(exc, "sqlite_errorcode", None) == 13
+            why = "the disk is full" if full else str(exc)
+            raise CacheWriteError(
+                f"{self.path}: cannot write to the LLM response cache ({why}); free space or "
+                "point --cache at another disk (completed calls so far are kept)"
+            ) from None
+
+    # ---- claims: one process sends a request, others sharing the cache wait for its answer
+
+    def claim(self, key: str) -> bool:
+        """Claim `key` for this cache object; False while another live owner holds it.
+
+        A claim whose process is gone (same host, pid not alive: killed with SIGKILL) or that
+        is older than `claim_ttl_s` is stale and taken over.
+        """
+        now = time.time()
+        if self._write(
+            "INSERT OR IGNORE INTO claims (key, owner, host, pid, created) VALUES (?, ?, ?, ?, ?)",
+            (key, self._owner, self._host, os.getpid(), now),
+        ):
+            return True
+        row = self._db.execute(
+            "SELECT owner, host, pid, created FROM claims WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:  # released between the two statements: try once more
+            return self.claim(key)
+        owner, host, pid, created = row
+        if owner == self._owner:
+            return True
+        stale = now - float(created) > self.claim_ttl_s or (
+            host == self._host and not _pid_alive(int(pid))
+        )
+        if not stale:
+            return False
+        # Take it over only if it is still the stale claim we saw (another waiter may win).
+        return bool(
+            self._write(
+                "UPDATE claims SET owner = ?, host = ?, pid = ?, created = ? "
+                "WHERE key = ? AND owner = ?",
+                (self._owner, self._host, os.getpid(), now, key, owner),
+            )
+        )
+
+    def release(self, key: str) -> None:
+        # A claim left behind (disk full) expires: its owner is gone once this process exits.
+        with contextlib.suppress(CacheWriteError):
+            self._write("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self._owner))
 
     def keys(self) -> set[str]:
         return {row[0] for row in self._db.execute("SELECT key FROM responses")}
@@ -95,9 +200,9 @@ class ResponseCache:
 
     def clear(self, model: str | None = None) -> int:
         if model is None:
-            removed = self._db.execute("DELETE FROM responses").rowcount
+            removed = self._write("DELETE FROM responses", ())
         else:
-            removed = self._db.execute("DELETE FROM responses WHERE model = ?", (model,)).rowcount
+            removed = self._write("DELETE FROM responses WHERE model = ?", (model,))
         self._db.execute("VACUUM")
         return int(removed)
 

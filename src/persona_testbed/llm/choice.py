@@ -64,3 +64,24 @@ def average_over_orders(order_choices: Sequence[tuple[list[int], Choice]], n: in
         for position, option in enumerate(order):
             totals[option] += choice.probs[position]
     return [t / len(order_choices) for t in totals]
+
+
+def combine_orders(
+    order_choices: Sequence[tuple[list[int], Choice]], labels: Sequence[str]
+) -> Choice:
+    """One choice over the options from the choices scored in each order.
+
+    An order with no mass on any label has no answer; averaging a uniform split in for it would
+    let the other order alone decide, which is exactly the position bias the orders are there to
+    cancel. Such an item is undecided: uniform probabilities, its per-order coverage kept so
+    that `Choice.undecided` is true and callers count it instead of reading a preference."""
+    n = len(labels)
+    order_coverage = [choice.coverage for _, choice in order_choices]
+    coverage = sum(order_coverage) / len(order_coverage)
+    if any(c <= 0.0 for c in order_coverage):
+        probs = [1.0 / n] * n
+    else:
+        probs = average_over_orders(order_choices, n)
+    return Choice(
+        labels=list(labels), probs=probs, coverage=coverage, order_coverage=order_coverage
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -15,7 +16,7 @@ from persona_testbed.llm.cache import ResponseCache
 from persona_testbed.llm.choice import (
     CHOICE_TOP_LOGPROBS,
     OrderedChoice,
-    average_over_orders,
+    combine_orders,
     label_probabilities,
 )
 from persona_testbed.llm.progress import BatchProgress
@@ -121,11 +122,13 @@ class LLMClient:
             self._state = _LoopState(self.concurrency)
         return self._state
 
-    async def acomplete(self, request: ChatRequest) -> ChatResult:
+    async def acomplete(self, request: ChatRequest, *, refresh: bool = False) -> ChatResult:
+        """`refresh`: ask the model even when the cache holds a reply, and store the new one
+        (re-asking a cached bad reply; see llm.generation)."""
         if request.model != self.model_id:
             request = request.model_copy(update={"model": self.model_id})
         key = request.cache_key(self.backend.identity)
-        if self.cache is not None:
+        if self.cache is not None and not refresh:
             hit = self.cache.get(key)
             if hit is not None:
                 self._usage.cache_hits += 1
@@ -140,9 +143,17 @@ class LLMClient:
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
         state.inflight[key] = future
         try:
-            result = await self._call(request, state)
-            if self.cache is not None:
-                self.cache.put(key, self.model_id, request.canonical_json(), result)
+            shared = await self._claim_or_wait(key, refresh=refresh)
+            if shared is not None:  # another process sharing the cache answered it
+                self._usage.cache_hits += 1
+                future.set_result(shared)
+                return shared
+            try:
+                result = await self._call(request, state)
+                self._store(key, request, result)
+            finally:
+                if self.cache is not None:
+                    self.cache.release(key)
             future.set_result(result)
             return result
         except BaseException as exc:
@@ -151,6 +162,34 @@ class LLMClient:
             raise
         finally:
             state.inflight.pop(key, None)
+
+    async def _claim_or_wait(self, key: str, *, refresh: bool = False) -> ChatResult | None:
+        """Claim `key` in the cache (None: this process sends the request), or wait while
+        another process that claimed it is alive, and return its cached answer. Two runs
+        sharing a cache thus never pay twice for the same request."""
+        if self.cache is None:
+            return None
+        delay = 0.02
+        while True:
+            claimed = self.cache.claim(key)
+            # It may have been answered since the first look (a refresh wants a new answer).
+            hit = None if refresh else self.cache.get(key)
+            if hit is not None:
+                if claimed:
+                    self.cache.release(key)
+                return hit
+            if claimed:
+                return None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def _store(self, key: str, request: ChatRequest, result: ChatResult) -> None:
+        if self.cache is None:
+            return
+        try:
+            self.cache.put(key, self.model_id, request.canonical_json(), result)
+        except ValueError as exc:  # a reply that would not load back: use it, never cache it
+            print(f"warning: {self.model_id}: {exc}", file=sys.stderr)
 
     async def _call(self, request: ChatRequest, state: _LoopState) -> ChatResult:
         async with state.semaphore:
@@ -187,12 +226,14 @@ class LLMClient:
         self._reserved_usd += estimate
         return estimate
 
-    async def astructured(self, request: ChatRequest, schema: type[SchemaT]) -> Structured[SchemaT]:
+    async def astructured(
+        self, request: ChatRequest, schema: type[SchemaT], *, refresh: bool = False
+    ) -> Structured[SchemaT]:
         """Ask for JSON matching `schema`; on a parse failure re-ask once with the error, then
-        record the failure with the raw text."""
+        record the failure with the raw text. `refresh`: bypass cached replies (acomplete)."""
         if request.response_format is None:
             request = request.model_copy(update={"response_format": json_schema_format(schema)})
-        first = await self.acomplete(request)
+        first = await self.acomplete(request, refresh=refresh)
         value, error = parse_reply(first.text, schema)
         if value is not None:
             return Structured[SchemaT](value=value, raw=first.text, attempts=1)
@@ -205,7 +246,7 @@ class LLMClient:
                 )
             }
         )
-        second = await self.acomplete(retry)
+        second = await self.acomplete(retry, refresh=refresh)
         value, error = parse_reply(second.text, schema)
         if value is not None:
             return Structured[SchemaT](value=value, raw=second.text, attempts=2)
@@ -221,7 +262,10 @@ class LLMClient:
         return label_probabilities(result.top_logprobs, labels)
 
     async def achoose_both_orders(self, item: OrderedChoice) -> Choice:
-        """Score every cyclic order of the options and average, cancelling position bias."""
+        """Score every cyclic order of the options and average, cancelling position bias.
+
+        When any order puts no mass on the labels the result is undecided (`Choice.undecided`),
+        never a preference decided by the other orders alone."""
         orders = item.orders()
         choices = await asyncio.gather(
             *(
@@ -229,9 +273,7 @@ class LLMClient:
                 for order in orders
             )
         )
-        probs = average_over_orders(list(zip(orders, choices, strict=True)), len(item.options))
-        coverage = sum(c.coverage for c in choices) / len(choices)
-        return Choice(labels=list(item.labels), probs=probs, coverage=coverage)
+        return combine_orders(list(zip(orders, choices, strict=True)), item.labels)
 
     async def amap(
         self,
@@ -243,6 +285,7 @@ class LLMClient:
         """Run `work` over `items` with bounded workers; results come back in input order."""
         results: list[Any] = [None] * len(items)
         indices = iter(range(len(items)))
+        hits_before = self._usage.cache_hits  # the bar counts this batch's hits, not earlier ones
         with BatchProgress(
             description, len(items), enabled=self.settings.show_progress
         ) as progress:
@@ -250,7 +293,7 @@ class LLMClient:
             async def worker() -> None:
                 for index in indices:
                     results[index] = await work(items[index])
-                    progress.advance(self._usage.cache_hits)
+                    progress.advance(self._usage.cache_hits - hits_before)
 
             try:
                 async with asyncio.TaskGroup() as group:
@@ -297,9 +340,10 @@ class LLMClient:
         schema: type[SchemaT],
         *,
         description: str = "structured calls",
+        refresh: bool = False,
     ) -> list[Structured[SchemaT]]:
         async def one(request: ChatRequest) -> Structured[SchemaT]:
-            return await self.astructured(request, schema)
+            return await self.astructured(request, schema, refresh=refresh)
 
         return self._run(self.amap(requests, one, description=description))
 

@@ -71,6 +71,8 @@ _MALFORMED_BODY = (
     b'[{"index": 0, "message": {"role": "assistant", "content": "trunc'
 )
 _ACTION_FAULTS = frozenset({"slow", "drop", "malformed"})
+# Well-formed JSON with an implausible reply, as a broken or buggy server sends it.
+_BAD_REPLY_FAULTS = frozenset({"nan_logprob", "positive_logprob", "negative_usage", "oversized"})
 
 
 # --------------------------------------------------------------------------- control models
@@ -91,7 +93,9 @@ class FaultRule(BaseModel):
 
     ``kind`` is an HTTP error status as a string ("429", "500", "503", any 400-599 works) or one
     of "slow" (sleep ``delay`` s, then answer normally), "drop" (close the connection without a
-    response) or "malformed" (status 200 with a body that is not JSON).
+    response) or "malformed" (status 200 with a body that is not JSON). Bad but well-formed
+    replies: "nan_logprob" (a bare ``NaN`` logprob), "positive_logprob" (a logprob of 0.7),
+    "negative_usage" (negative token counts) and "oversized" (a reply ~4x beyond max_tokens).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -112,9 +116,12 @@ class FaultRule(BaseModel):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, value: str) -> str:
-        if value in _ACTION_FAULTS or (value.isdigit() and 400 <= int(value) <= 599):
+        if value in _ACTION_FAULTS | _BAD_REPLY_FAULTS:
             return value
-        raise ValueError("kind must be an HTTP status 400-599, 'slow', 'drop' or 'malformed'")
+        if value.isdigit() and 400 <= int(value) <= 599:
+            return value
+        kinds = ", ".join(f"'{k}'" for k in sorted(_ACTION_FAULTS | _BAD_REPLY_FAULTS))
+        raise ValueError(f"kind must be an HTTP status 400-599 or one of {kinds}")
 
     @field_validator("retry_after", "delay")
     @classmethod
@@ -191,6 +198,14 @@ def _text_of(content: Any) -> str:
 
 def _words(text: str) -> int:
     return len(text.split())
+
+
+def _within_max_tokens(text: str, max_tokens: Any) -> tuple[str, str]:
+    """Cut the reply at `max_tokens` words (one word = one token here), as a real server stops
+    at the limit, and say so in finish_reason."""
+    if not isinstance(max_tokens, int) or max_tokens <= 0 or _words(text) <= max_tokens:
+        return text, "stop"
+    return " ".join(text.split()[:max_tokens]), "length"
 
 
 def schema_example(schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) -> Any:
@@ -286,6 +301,33 @@ def _logprobs_block(dist: Mapping[str, float], top: int) -> dict[str, Any]:
     }
 
 
+def _corrupt(payload: dict[str, Any], kind: str, max_tokens: Any) -> None:
+    """Turn a good completion into the bad-but-well-formed reply of fault `kind`."""
+    choice = payload["choices"][0]
+    if kind in ("nan_logprob", "positive_logprob"):
+        bad = math.nan if kind == "nan_logprob" else 0.7
+        block = choice.get("logprobs") or _logprobs_block(DEFAULT_LOGPROBS, 2)
+        first = block["content"][0]
+        first["logprob"] = bad
+        if first["top_logprobs"]:
+            first["top_logprobs"][0]["logprob"] = bad
+        choice["logprobs"] = block
+    elif kind == "negative_usage":
+        payload["usage"] = {
+            "prompt_tokens": -1000,
+            "completion_tokens": -5000,
+            "total_tokens": -6000,
+        }
+    elif kind == "oversized":
+        limit = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 256
+        words = 4 * limit + 100
+        choice["message"]["content"] = " ".join(["word"] * words)
+        choice["finish_reason"] = "stop"
+        usage = payload["usage"]
+        usage["completion_tokens"] = words
+        usage["total_tokens"] = usage["prompt_tokens"] + words
+
+
 def _error_body(message: str, kind: str, code: str | None = None) -> bytes:
     return json.dumps(
         {"error": {"message": message, "type": kind, "param": None, "code": code}}
@@ -361,7 +403,7 @@ class _Handlers:
                 if transport is not None:
                     transport.abort()
                 return web.Response(status=499)
-            if fault.kind not in _ACTION_FAULTS:  # an HTTP status: fail fast, no base latency
+            if fault.kind.isdigit():  # an HTTP status: fail fast, no base latency
                 return _status_fault(fault)
             if fault.kind == "slow" and fault.delay:
                 await asyncio.sleep(fault.delay)
@@ -376,10 +418,11 @@ class _Handlers:
             text = rule.reply
         else:
             text = self._default_reply(body.get("response_format"), prompt)
+        text, finish_reason = _within_max_tokens(text, body.get("max_tokens"))
         choice: dict[str, Any] = {
             "index": 0,
             "message": {"role": "assistant", "content": text},
-            "finish_reason": "stop",
+            "finish_reason": finish_reason,
             "logprobs": None,
         }
         if body.get("logprobs"):
@@ -404,6 +447,8 @@ class _Handlers:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
+        if fault is not None and fault.kind in _BAD_REPLY_FAULTS:
+            _corrupt(payload, fault.kind, body.get("max_tokens"))
         response = _json_response(payload)
         # Send it here rather than returning it, so `completed` only counts replies that made it
         # onto the socket. If the client went away (timeout, SIGKILL) the write raises

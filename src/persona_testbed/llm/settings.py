@@ -42,6 +42,11 @@ class ClientSettings(BaseModel):
     max_cost_usd: float | None = Field(None, description="stop before spending more than this")
     prices: PriceTable = Field(default_factory=PriceTable)
     show_progress: bool = True
+    refresh_failed: bool = Field(
+        False,
+        description="re-ask generation failures whose bad replies are cached "
+        "(persona run --retry-failed); good cached replies are still reused",
+    )
     n_ctx: int = Field(4096, description="context window for local GGUF models")
     n_threads: int | None = Field(
         default_factory=_threads_from_env,

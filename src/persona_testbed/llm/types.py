@@ -27,7 +27,7 @@ class ChatRequest(BaseModel):
     messages: tuple[Message, ...]
     temperature: float = 0.0
     top_p: float = 1.0
-    max_tokens: int = 256
+    max_tokens: int = Field(256, ge=1)
     seed: int | None = 0
     stop: tuple[str, ...] = ()
     sample_index: int = Field(0, description="distinguishes repeated samples of one prompt")
@@ -55,13 +55,15 @@ class ChatRequest(BaseModel):
 
 class TokenLogprob(BaseModel):
     token: str
-    logprob: float
+    # A NaN would be stored as null and fail to load again: refuse it at construction.
+    logprob: float = Field(allow_inf_nan=False)
 
 
 class ChatResult(BaseModel):
     text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    # Never negative: negative usage would be negative cost, offsetting spend under --max-cost.
+    prompt_tokens: int = Field(0, ge=0)
+    completion_tokens: int = Field(0, ge=0)
     finish_reason: str | None = None
     top_logprobs: list[TokenLogprob] | None = Field(
         None, description="alternatives for the first generated token, most likely first"
@@ -93,7 +95,19 @@ class Choice(BaseModel):
     probs: list[float]
     coverage: float = Field(
         description="probability mass the model put on the option tokens before renormalising"
+        " (the mean over orders when several option orders were scored)"
     )
+    order_coverage: list[float] = Field(
+        default_factory=list,
+        description="per scored option order, the mass on the option tokens (empty: one order)",
+    )
+
+    @property
+    def undecided(self) -> bool:
+        """No usable answer: some scored order (or the single one) put no mass on any label.
+
+        Such a choice is never a preference: its `probs` are uniform and it must be counted."""
+        return self.coverage <= 0.0 or any(c <= 0.0 for c in self.order_coverage)
 
     @property
     def best(self) -> int:

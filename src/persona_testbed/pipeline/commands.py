@@ -12,6 +12,7 @@ from rich.table import Table
 from persona_testbed.errors import InputError
 from persona_testbed.pipeline.config import RunConfig
 from persona_testbed.pipeline.plan import plan_run
+from persona_testbed.pipeline.preflight import check_inputs
 from persona_testbed.pipeline.runner import run_pipeline
 from persona_testbed.pipeline.yaml_source import load_yaml_model
 
@@ -20,9 +21,9 @@ console = Console(soft_wrap=True)
 wide = Console(width=max(console.width, 170))
 
 
-def print_plan(config: RunConfig) -> None:
+def print_plan(config: RunConfig, run_path: Path | None = None) -> None:
     settings = config.llm.settings()
-    rows = plan_run(config, settings.prices)
+    rows = plan_run(config, settings.prices, run_path)
     table = Table(
         "stage", "step", "model", "calls", "prompt tok", "completion tok", "cost USD", "note"
     )
@@ -60,21 +61,32 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--force", help="overwrite outputs made with another config")
         ] = False,
         progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+        retry_failed: Annotated[
+            bool,
+            typer.Option(
+                "--retry-failed",
+                help="re-run only the rows that failed (errors, truncated or empty outputs, "
+                "parse failures); every good cached call is reused",
+            ),
+        ] = False,
     ) -> None:
         """Run every stage of CONFIG.yaml in order (personas → prompts → preferences → bench →
         agreement), skipping stages already done for the same config."""
         if not config_path.is_file():
             raise InputError(f"{config_path}: config file not found")
         config = load_yaml_model(config_path, RunConfig)
-        if dry_run:
-            print_plan(config)
-            return
         target = out or Path("runs") / config_path.stem
+        if dry_run:
+            print_plan(config, target)
+            check_inputs(config)  # the plan is printed even when an input is not ready yet
+            return
+        check_inputs(config)  # every stage's inputs, before the first model call
         result = run_pipeline(
             config,
             target,
             settings=config.llm.settings(show_progress=progress),
             force=force,
+            retry_failed=retry_failed,
             announce=lambda message: console.print(message, markup=False),
         )
         ran = [s for s in result.stages if not s.skipped]

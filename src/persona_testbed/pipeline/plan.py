@@ -7,12 +7,13 @@ its full token budget, so token and cost figures are upper bounds.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import PriceTable, parse_spec
 from persona_testbed.pipeline.config import RunConfig
-from persona_testbed.preferences import PairSizes, load_templates, plan_calls
 from persona_testbed.preferences.plan import (
     CHARS_PER_TOKEN,
     DEFAULT_PERSONA_CHARS,
@@ -78,7 +79,7 @@ def _prompt_counts(config: RunConfig) -> tuple[int, int, str]:
         return PRISM_PROMPTS, PAPER_KEPT_PROMPTS, note
 
 
-def plan_run(config: RunConfig, prices: PriceTable) -> list[PlanRow]:
+def plan_run(config: RunConfig, prices: PriceTable, run_path: Path | None = None) -> list[PlanRow]:
     rows: list[PlanRow] = []
     persona_chars = DEFAULT_PERSONA_CHARS + INSTRUCTION_CHARS
     if "personas" in config.stages and config.personas.use_llm:
@@ -105,27 +106,18 @@ def plan_run(config: RunConfig, prices: PriceTable) -> list[PlanRow]:
                  2 * n_prompts, DEFAULT_QUESTION_CHARS + INSTRUCTION_CHARS, 1, prices, prompt_note)
         )  # fmt: skip
     if "preferences" in config.stages:
+        from persona_testbed.preferences.stage import plan_for_run
+
         pref = config.preferences
         n_personas = min(config.personas.n, pref.max_personas or config.personas.n)
-        n_train = round(n_kept * config.prompts.train_fraction)
-        judge = pref.judge or pref.model
-        plan = plan_calls(
-            n_personas,
-            PairSizes(
-                pref.per_persona_train, pref.per_persona_test_seen, pref.per_persona_test_unseen
-            ),
-            n_train_prompts=n_train,
-            n_heldout_prompts=n_kept - n_train,
-            templates=load_templates(pref.templates),
-            models={
-                "base": pref.model,
-                "critique": pref.model,
-                "revision": pref.model,
-                "judge": judge,
-            },
+        # The same planner as `persona preferences --dry-run`, so the two never disagree;
+        # persona and question lengths come from the run directory when it has them.
+        plan = plan_for_run(
+            run_path if run_path is not None else Path(os.devnull),
+            pref,
             prices=prices,
-            shared_base=not pref.base_per_pair,
-            max_tokens=pref.max_tokens,
+            plan_personas=n_personas,
+            plan_prompts=n_kept,
         )
         for step in plan.steps:
             rows.append(

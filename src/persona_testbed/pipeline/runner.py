@@ -4,6 +4,11 @@ A stage is skipped when `pipeline.json` holds the same fingerprint for it (its s
 config, the model endpoint, and the fingerprints of the stages before it) and the manifest
 records it complete with all its outputs present. An interrupted stage runs again; its model
 calls come from the response cache, so no finished call is repeated.
+
+With `retry_failed`, a finished stage whose manifest records failed rows (generation failures:
+truncated, empty or errored outputs; verdict parse errors) runs again with
+`ClientSettings.refresh_failed`: its good calls are cache hits and only the failed rows are
+asked again (llm.generation).
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from persona_testbed.llm import ClientSettings, LLMClient
+from persona_testbed.llm.generation import stage_failures
 from persona_testbed.pipeline.config import RunConfig, StageName
 from persona_testbed.run import RunDir, write_json_atomic
+from persona_testbed.run.lock import run_dir_lock
 from persona_testbed.run.manifest import canonical_json
 
 PIPELINE_FILE = "pipeline.json"
@@ -29,6 +36,7 @@ class StageOutcome:
     name: StageName
     skipped: bool
     seconds: float
+    retried_failures: int = 0
 
 
 @dataclass
@@ -170,36 +178,56 @@ def record_names(config: RunConfig, name: StageName) -> tuple[str, ...]:
     return (name,)
 
 
+def recorded_failures(run: RunDir, records: tuple[str, ...]) -> int:
+    """Failed rows the manifest records for these stage records."""
+    total = 0
+    for name in records:
+        record = run.stage_record(name)
+        if record is not None:
+            total += stage_failures(record.stats)
+    return total
+
+
 def run_pipeline(
     config: RunConfig,
     out: Path,
     *,
     settings: ClientSettings,
     force: bool = False,
+    retry_failed: bool = False,
     announce: Callable[[str], None] = print,
 ) -> PipelineResult:
-    run = RunDir.create(out)
-    prints = fingerprints(config)
-    done = _load_done(run)
-    pool = ClientPool(settings)
-    result = PipelineResult(out=run.path)
-    for name in config.stages:
-        records = record_names(config, name)
-        if all(_is_done(run, record, prints[name], done) for record in records):
-            announce(f"[{name}] already done for this config: skipped")
-            result.stages.append(StageOutcome(name, skipped=True, seconds=0.0))
-            continue
-        announce(f"[{name}] running")
-        started = time.perf_counter()
-        with pool.stage():
-            STAGE_RUNNERS[name](run, config, pool, force)
-        seconds = time.perf_counter() - started
-        for record in records:
-            done[record] = prints[name]
-        write_json_atomic(
-            run.file(PIPELINE_FILE),
-            {"fingerprints": done, "config": config.model_dump(mode="json")},
-        )
-        announce(f"[{name}] done in {seconds:.1f} s")
-        result.stages.append(StageOutcome(name, skipped=False, seconds=seconds))
-    return result
+    # One process per run directory: a second `persona run` on it fails at once.
+    with run_dir_lock(Path(out)):
+        run = RunDir.create(out)
+        prints = fingerprints(config)
+        done = _load_done(run)
+        pool = ClientPool(settings.model_copy(update={"refresh_failed": retry_failed}))
+        result = PipelineResult(out=run.path)
+        for name in config.stages:
+            records = record_names(config, name)
+            failures = recorded_failures(run, records) if retry_failed else 0
+            finished = all(_is_done(run, record, prints[name], done) for record in records)
+            if finished and not failures:
+                announce(f"[{name}] already done for this config: skipped")
+                result.stages.append(StageOutcome(name, skipped=True, seconds=0.0))
+                continue
+            if failures:
+                announce(f"[{name}] {failures} failed rows recorded: asking for them again")
+            else:
+                announce(f"[{name}] running")
+            started = time.perf_counter()
+            with pool.stage():
+                STAGE_RUNNERS[name](run, config, pool, force)
+            seconds = time.perf_counter() - started
+            for record in records:
+                done[record] = prints[name]
+            write_json_atomic(
+                run.file(PIPELINE_FILE),
+                {"fingerprints": done, "config": config.model_dump(mode="json")},
+            )
+            announce(f"[{name}] done in {seconds:.1f} s")
+            result.stages.append(
+                StageOutcome(name, skipped=False, seconds=seconds, retried_failures=failures)
+            )
+        return result

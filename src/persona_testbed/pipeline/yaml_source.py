@@ -32,14 +32,62 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
+def _check_duplicate_keys(path: Path, node: yaml.Node | None) -> None:
+    """YAML lets a repeated key silently win; here it is an error at the repeat's line."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[object, int] = {}
+        for key, value in node.value:
+            name = getattr(key, "value", None)
+            if isinstance(name, str):
+                line = key.start_mark.line + 1
+                if name in seen:
+                    raise InputError(
+                        f"{path}:{line}: {name}: duplicate key (first given on line {seen[name]})"
+                    )
+                seen[name] = line
+            _check_duplicate_keys(path, value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_duplicate_keys(path, item)
+
+
+def _resolved(value: Any, base: Path) -> Any:
+    """`value` with every relative Path made relative to `base` (recursing into models)."""
+    if isinstance(value, Path):
+        value = value.expanduser()
+        return value if value.is_absolute() else base / value
+    if isinstance(value, tuple | list):
+        items = [_resolved(item, base) for item in value]
+        changed = any(new is not old for new, old in zip(items, value, strict=True))
+        return type(value)(items) if changed else value
+    if isinstance(value, BaseModel):
+        updates = {}
+        for name in type(value).model_fields:
+            old = getattr(value, name)
+            new = _resolved(old, base)
+            if new is not old:
+                updates[name] = new
+        return value.model_copy(update=updates) if updates else value
+    return value
+
+
 def load_yaml_model(path: Path, model: type[ModelT]) -> ModelT:
-    """Parse `path` into `model`; any error is one line naming the file, line and key."""
+    """Parse `path` into `model`; any error is one line naming the file, line and key.
+
+    Relative file paths in the config are relative to the config file's folder, not to the
+    directory the command runs in."""
     try:
         text = Path(path).read_text("utf-8")
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save the config as UTF-8"
+        ) from None
     try:
         root = yaml.compose(text)
+        _check_duplicate_keys(Path(path), root)
         data: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -51,7 +99,7 @@ def load_yaml_model(path: Path, model: type[ModelT]) -> ModelT:
     if not isinstance(data, dict):
         raise InputError(f"{path}: the config must be a mapping of settings")
     try:
-        return model.model_validate(data)
+        loaded = model.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(error["loc"])
@@ -64,3 +112,5 @@ def load_yaml_model(path: Path, model: type[ModelT]) -> ModelT:
             message = error["msg"]
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise InputError(f"{path}{where}: {key}: {message}{more}") from None
+    resolved: ModelT = _resolved(loaded, Path(path).resolve().parent)
+    return resolved

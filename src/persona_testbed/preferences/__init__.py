@@ -9,6 +9,8 @@ from persona_testbed.preferences.commands import register
 from persona_testbed.preferences.dpf import (
     GenerationSettings,
     Refined,
+    StepOutput,
+    base_answers,
     build_base_request,
     build_critique_request,
     build_revision_request,
@@ -43,7 +45,6 @@ from persona_testbed.preferences.templates import (
 from persona_testbed.preferences.verification import (
     verification_markdown,
     verification_report,
-    wilson_interval,
 )
 
 __all__ = [
@@ -60,10 +61,12 @@ __all__ = [
     "PreferencesResult",
     "PromptPools",
     "Refined",
+    "StepOutput",
     "StepPlan",
     "TemplateSet",
     "assign_prompts",
     "available_templates",
+    "base_answers",
     "build_base_request",
     "build_critique_request",
     "build_dataset_dict",
@@ -89,5 +92,4 @@ __all__ = [
     "save_dataset_dict",
     "verification_markdown",
     "verification_report",
-    "wilson_interval",
 ]

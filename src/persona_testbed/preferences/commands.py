@@ -147,19 +147,35 @@ def preferences(
             f"used {stats['per_persona_used']} per persona"
         )
     for step, counts in stats["steps"].items():
+        failures = stats.get("generation", {}).get(step) or {}
         console.print(
             f"  {step}: {counts['requests']} requests, {counts['calls']} model calls, "
             f"{counts['cache_hits']} cache hits"
+            + (
+                f", {failures.get('retried', 0)} retried with a larger budget, "
+                f"{failures.get('failed', 0)} still failed"
+                if failures
+                else ""
+            )
+        )
+    if stats.get("generation_failures"):
+        console.print(
+            f"{stats['generation_failures']} pairs with a generation failure (truncated, empty "
+            "or errored after one retry): not judged, not exported; "
+            "`persona run CONFIG --retry-failed` asks for them again in a pipeline run"
         )
     console.print(
         f"shared base answers saved {stats['base_requests_saved_by_sharing']} base requests"
     )
     overall = result.verification["overall"]
     if overall["share_prefer_chosen"] is not None:
+        low, high = overall["ci95_low"], overall["ci95_high"]
+        # No interval with fewer than two personas (the bootstrap resamples personas).
+        ci = "n/a" if low is None or high is None else f"{100 * low:.1f}-{100 * high:.1f}%"
         console.print(
             f"judge {stats['judge_model']} prefers y_w in {overall['prefer_chosen']} of "
             f"{overall['judged']} judged pairs ({100 * overall['share_prefer_chosen']:.1f}%, "
-            f"95% CI {100 * overall['ci95_low']:.1f}-{100 * overall['ci95_high']:.1f}%)"
+            f"95% CI {ci})"
         )
     for name in (PREFERENCES_PARQUET, VERIFICATION_MD, HF_DIR):
         console.print(f"wrote {result.run.file(name)}")

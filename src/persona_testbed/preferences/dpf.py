@@ -5,15 +5,20 @@ into the persona-specific y_w.
 Request builders are pure functions of templates and records; `refine_answers` runs the
 critique and revision steps as two batches (cached, concurrent, resumable) and is what other
 stages reuse to personalise answers.
+
+Every generated text is checked (llm.generation): a reply cut by the token limit or empty (after
+cleaning) is asked again once with twice the budget, and if still bad is a generation failure
+(`StepOutput.failure`); a row whose step failed gets no later step.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from persona_testbed.llm import ChatRequest, LLMClient, Message
+from persona_testbed.llm.generation import EMPTY, Generation, generate_checked
 from persona_testbed.preferences.templates import Template, TemplateSet
 
 # The paper's format ends each reply with a line "DONE"; stopping there saves tokens.
@@ -120,18 +125,63 @@ def extract_revision(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class Refined:
-    """One personalised answer: the critique and the revision, cleaned and raw."""
+class StepOutput:
+    """One generated text of a DPF step: cleaned, raw, how it finished, and why it failed
+    (None when it is usable)."""
 
-    critique: str
-    revision: str
-    critique_raw: str
-    revision_raw: str
+    text: str
+    raw: str
+    finish_reason: str | None
+    failure: str | None
+    attempts: int
 
     @property
     def ok(self) -> bool:
-        """A usable y_w: not empty."""
-        return bool(self.revision)
+        return self.failure is None
+
+    @classmethod
+    def skipped(cls, because: str) -> StepOutput:
+        """A row this step never generated: an earlier step failed."""
+        return cls("", "", None, because, 0)
+
+
+def _checked_step(
+    client: LLMClient,
+    requests: Sequence[ChatRequest],
+    clean: Callable[[str], str],
+    description: str,
+) -> tuple[list[StepOutput], list[Generation]]:
+    """Checked generation of one step; a reply whose cleaned text is empty is a failure."""
+    outcomes = generate_checked(
+        client,
+        requests,
+        description=description,
+        check=lambda result: EMPTY if not clean(result.text) else None,
+    )
+    outputs = [
+        StepOutput(clean(o.text) if o.ok else "", o.text, o.finish_reason, o.failure, o.attempts)
+        for o in outcomes
+    ]
+    return outputs, outcomes
+
+
+def base_answers(
+    client: LLMClient,
+    templates: TemplateSet,
+    questions: Sequence[str],
+    *,
+    settings: GenerationSettings,
+    sample_indices: Sequence[int] | None = None,
+    description: str = "base answers",
+) -> tuple[list[StepOutput], list[Generation]]:
+    """y_l per question, checked (a truncated y_l against a complete y_w would teach
+    "complete beats truncated", not the persona)."""
+    indices = list(sample_indices) if sample_indices is not None else [0] * len(questions)
+    requests = [
+        build_base_request(client, templates, q, settings=settings, sample_index=i)
+        for q, i in zip(questions, indices, strict=True)
+    ]
+    return _checked_step(client, requests, str.strip, description)
 
 
 def critique_answers(
@@ -143,18 +193,13 @@ def critique_answers(
     *,
     settings: GenerationSettings,
     sample_indices: Sequence[int],
-) -> list[tuple[str, str]]:
-    """(cleaned, raw) critique per answer, in one batch."""
-    results = client.complete_batch(
-        [
-            build_critique_request(client, templates, p, q, a, settings=settings, sample_index=i)
-            for p, q, a, i in zip(
-                persona_texts, questions, base_answers, sample_indices, strict=True
-            )
-        ],
-        description="critiques",
-    )
-    return [(clean_critique(r.text), r.text) for r in results]
+) -> tuple[list[StepOutput], list[Generation]]:
+    """The checked critique of each answer, in one batch."""
+    requests = [
+        build_critique_request(client, templates, p, q, a, settings=settings, sample_index=i)
+        for p, q, a, i in zip(persona_texts, questions, base_answers, sample_indices, strict=True)
+    ]
+    return _checked_step(client, requests, clean_critique, "critiques")
 
 
 def revise_answers(
@@ -167,17 +212,30 @@ def revise_answers(
     *,
     settings: GenerationSettings,
     sample_indices: Sequence[int],
-) -> list[tuple[str, str]]:
-    """(extracted, raw) revision per answer, in one batch."""
+) -> tuple[list[StepOutput], list[Generation]]:
+    """The checked revision of each answer, in one batch (an empty extracted revision fails)."""
     rows = zip(persona_texts, questions, base_answers, critiques, sample_indices, strict=True)
-    results = client.complete_batch(
-        [
-            build_revision_request(client, templates, p, q, a, c, settings=settings, sample_index=i)
-            for p, q, a, c, i in rows
-        ],
-        description="revisions",
-    )
-    return [(extract_revision(r.text), r.text) for r in results]
+    requests = [
+        build_revision_request(client, templates, p, q, a, c, settings=settings, sample_index=i)
+        for p, q, a, c, i in rows
+    ]
+    return _checked_step(client, requests, extract_revision, "revisions")
+
+
+@dataclass(frozen=True)
+class Refined:
+    """One personalised answer: the critique and the revision, cleaned and raw."""
+
+    critique: str
+    revision: str
+    critique_raw: str
+    revision_raw: str
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """A usable y_w: generated complete and not empty."""
+        return self.failure is None and bool(self.revision)
 
 
 def refine_answers(
@@ -191,12 +249,13 @@ def refine_answers(
     revision_client: LLMClient | None = None,
     sample_indices: Sequence[int] | None = None,
 ) -> list[Refined]:
-    """Critique each base answer against its persona, then revise it (two batches)."""
+    """Critique each base answer against its persona, then revise it (two batches); a row
+    whose critique failed gets no revision and is not `ok`."""
     if not len(persona_texts) == len(questions) == len(base_answers):
         raise ValueError("persona_texts, questions and base_answers must have the same length")
     settings = settings or GenerationSettings()
     indices = list(sample_indices) if sample_indices is not None else [0] * len(questions)
-    critiques = critique_answers(
+    critiques, _ = critique_answers(
         client,
         persona_texts,
         questions,
@@ -205,19 +264,22 @@ def refine_answers(
         settings=settings,
         sample_indices=indices,
     )
-    revisions = revise_answers(
+    todo = [i for i, critique in enumerate(critiques) if critique.ok]
+    revised, _ = revise_answers(
         revision_client or client,
-        persona_texts,
-        questions,
-        base_answers,
-        [c for c, _ in critiques],
+        [persona_texts[i] for i in todo],
+        [questions[i] for i in todo],
+        [base_answers[i] for i in todo],
+        [critiques[i].text for i in todo],
         templates,
         settings=settings,
-        sample_indices=indices,
+        sample_indices=[indices[i] for i in todo],
     )
-    return [
-        Refined(critique, revision, critique_raw, revision_raw)
-        for (critique, critique_raw), (revision, revision_raw) in zip(
-            critiques, revisions, strict=True
+    revisions = dict(zip(todo, revised, strict=True))
+    refined = []
+    for i, critique in enumerate(critiques):
+        revision = revisions.get(i) or StepOutput.skipped(f"critique {critique.failure}")
+        refined.append(
+            Refined(critique.text, revision.text, critique.raw, revision.raw, revision.failure)
         )
-    ]
+    return refined

@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from persona_testbed.errors import PersonaError
+from persona_testbed.estimation import format_ci
 from persona_testbed.preferences.sampling import SPLITS
 
 _FEATURE_TYPES = {
@@ -36,10 +37,24 @@ def _features(frame: pl.DataFrame) -> Any:
     return datasets.Features(columns)
 
 
+def usable_pairs(frame: pl.DataFrame) -> pl.DataFrame:
+    """The pairs fit to train on: every step generated complete (no `generation_failure`) and
+    both answers non-empty. A truncated or empty answer is never exported: DPO would learn
+    "complete beats truncated", not the persona."""
+    keep = (pl.col("chosen").fill_null("").str.strip_chars() != "") & (
+        pl.col("rejected").fill_null("").str.strip_chars() != ""
+    )
+    if "generation_failure" in frame.columns:
+        keep = keep & pl.col("generation_failure").is_null()
+    return frame.filter(keep)
+
+
 def build_dataset_dict(frame: pl.DataFrame) -> Any:
-    """One `datasets.Dataset` per split (empty splits included), same columns everywhere."""
+    """One `datasets.Dataset` per split (empty splits included), same columns everywhere;
+    only usable pairs (`usable_pairs`)."""
     import datasets
 
+    frame = usable_pairs(frame)
     features = _features(frame)
     return datasets.DatasetDict(
         {
@@ -101,7 +116,8 @@ def dataset_card(
         "no pair was judged"
         if share is None
         else f"{100 * share:.1f}% of {overall['judged']} judged pairs "
-        f"(Wilson 95% CI {100 * overall['ci95_low']:.1f}% - {100 * overall['ci95_high']:.1f}%)"
+        f"(95% CI {format_ci(overall['ci95_low'], overall['ci95_high'])}, "
+        "cluster bootstrap over personas and prompts; n/a with fewer than two personas)"
     )
     return f"""---
 task_categories:
@@ -134,8 +150,10 @@ it is and what it is about.
 {count_rows}
 
 `train` and `test_seen` use prompts from the train prompts; `test_unseen` uses held-out
-prompts. Pairs whose revision came back empty: {stats.get("revision_failures", 0)}
-(`revision_ok` is False).
+prompts. Pairs left out because a generation step failed (a reply still cut by the token
+limit or empty after one retry with twice the budget): {stats.get("generation_failures", 0)};
+they are in the run's `preferences.parquet` with `generation_failure` saying which step and
+why, never here and never in the verification share.
 
 ## Models
 

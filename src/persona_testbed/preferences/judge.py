@@ -1,7 +1,8 @@
 """Verification judge (§3.2): the persona, played by a model, chooses between y_w and y_l.
 
 Both orders are scored from first-token probabilities and averaged, so a model's habit of
-picking the first-listed answer cancels out."""
+picking the first-listed answer cancels out. A pair for which either order puts no mass on
+either label is undecided (no verdict), never decided by the other order alone."""
 
 from __future__ import annotations
 
@@ -17,12 +18,16 @@ LABELS = ("A", "B")
 @dataclass(frozen=True)
 class Judgment:
     p_chosen: float  # P(the persona prefers y_w), averaged over both orders
-    coverage: float  # mass on the label tokens before renormalising (0: no usable answer)
+    coverage: float  # mass on the label tokens before renormalising, mean over the orders
+    # Some order put no mass on either label: the other order alone would decide, so the
+    # pair has no verdict (counted as undecided by the verification share, never a win).
+    undecided: bool = False
 
     @property
     def prefers_chosen(self) -> bool | None:
-        """True/False by the averaged probability; None when the judge gave no signal."""
-        if self.coverage <= 0 or self.p_chosen == 0.5:
+        """True/False by the averaged probability; None when the judge gave no signal (an
+        undecided item, no label mass at all, or an exact tie)."""
+        if self.undecided or self.coverage <= 0 or self.p_chosen == 0.5:
             return None
         return self.p_chosen > 0.5
 
@@ -62,4 +67,4 @@ def judge_pairs(
         for p, q, w, lose in zip(personas, questions, chosen, rejected, strict=True)
     ]
     choices = client.choose_both_orders_batch(items, description="judge (both orders)")
-    return [Judgment(c.probs[0], c.coverage) for c in choices]
+    return [Judgment(c.probs[0], c.coverage, c.undecided) for c in choices]

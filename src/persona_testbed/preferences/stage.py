@@ -7,6 +7,7 @@ and a killed run resumes where it stopped without repeating a call.
 
 from __future__ import annotations
 
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,12 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from persona_testbed.errors import InputError
+from persona_testbed.llm.generation import STATS_KEY, Generation, failure_tally
 from persona_testbed.llm.specs import DEFAULT_MODEL
 from persona_testbed.preferences.dpf import (
     GenerationSettings,
-    build_base_request,
+    StepOutput,
+    base_answers,
     critique_answers,
     revise_answers,
 )
@@ -28,6 +31,7 @@ from persona_testbed.preferences.export import (
     dataset_card,
     push_to_hub,
     save_dataset_dict,
+    usable_pairs,
 )
 from persona_testbed.preferences.inputs import (
     PERSONAS_PARQUET,
@@ -36,7 +40,7 @@ from persona_testbed.preferences.inputs import (
     load_personas,
     load_prompt_pools,
 )
-from persona_testbed.preferences.judge import judge_pairs
+from persona_testbed.preferences.judge import Judgment, judge_pairs
 from persona_testbed.preferences.plan import (
     DEFAULT_PERSONA_CHARS,
     DEFAULT_QUESTION_CHARS,
@@ -164,78 +168,121 @@ def build_pairs(
 
 def _shared_base_answers(
     client: LLMClient, pairs: pl.DataFrame, templates: TemplateSet, config: PreferencesConfig
-) -> dict[str, str]:
+) -> tuple[dict[str, StepOutput], list[Generation]]:
     """One base answer per distinct prompt (y_l does not depend on the persona)."""
     unique = pairs.unique("prompt_id", keep="first", maintain_order=True)
-    requests = [
-        build_base_request(client, templates, q, settings=config.generation)
-        for q in unique["prompt"]
-    ]
-    results = client.complete_batch(requests, description="base answers (shared)")
-    return {pid: r.text.strip() for pid, r in zip(unique["prompt_id"], results, strict=True)}
+    outputs, outcomes = base_answers(
+        client,
+        templates,
+        unique["prompt"].to_list(),
+        settings=config.generation,
+        description="base answers (shared)",
+    )
+    return dict(zip(unique["prompt_id"], outputs, strict=True)), outcomes
 
 
 def _per_pair_base_answers(
     client: LLMClient, chunk: pl.DataFrame, templates: TemplateSet, config: PreferencesConfig
-) -> list[str]:
-    requests = [
-        build_base_request(
-            client, templates, q, settings=config.generation, sample_index=_pair_sample_index(pid)
-        )
-        for q, pid in zip(chunk["prompt"], chunk["pair_id"], strict=True)
-    ]
-    return [r.text.strip() for r in client.complete_batch(requests, description="base answers")]
+) -> tuple[list[StepOutput], list[Generation]]:
+    return base_answers(
+        client,
+        templates,
+        chunk["prompt"].to_list(),
+        settings=config.generation,
+        sample_indices=[_pair_sample_index(pid) for pid in chunk["pair_id"]],
+    )
+
+
+def _fill(outputs: list[StepOutput], rows: list[int], n: int) -> list[StepOutput]:
+    """Per pair: this step's output where it ran, else a placeholder (an earlier step failed)."""
+    done = dict(zip(rows, outputs, strict=True))
+    return [done.get(i) or StepOutput.skipped("an earlier step failed") for i in range(n)]
+
+
+def _failure(base: StepOutput, critique: StepOutput, revision: StepOutput) -> str | None:
+    """The first step that failed, with why ("base: truncated"); None for a usable pair."""
+    for step, output in (("base", base), ("critique", critique), ("revision", revision)):
+        if output.attempts and output.failure is not None:
+            return f"{step}: {output.failure}"
+    return None
 
 
 def _chunk_frame(
     chunk: pl.DataFrame,
-    rejected: list[str],
+    rejected: list[StepOutput],
     templates: TemplateSet,
     config: PreferencesConfig,
     *,
     client: LLMClient,
     judge_client: LLMClient,
     meter: _StepMeter,
+    tallies: dict[str, list[Generation]],
 ) -> pl.DataFrame:
-    """Critique, revise and judge one chunk of pairs; its rows of the output frame."""
+    """Critique, revise and judge one chunk of pairs; its rows of the output frame. A pair
+    whose step failed goes no further: no later step, no judgment, never exported."""
     personas = chunk["persona_text"].to_list()
     questions = chunk["prompt"].to_list()
-    zeros = [0] * len(chunk)
+    n = len(chunk)
 
+    todo = [i for i in range(n) if rejected[i].ok]
     started = meter.start()
-    critiques = critique_answers(
-        client, personas, questions, rejected, templates,
-        settings=config.generation, sample_indices=zeros,
+    critiqued, outcomes = critique_answers(
+        client, [personas[i] for i in todo], [questions[i] for i in todo],
+        [rejected[i].text for i in todo], templates,
+        settings=config.generation, sample_indices=[0] * len(todo),
     )  # fmt: skip
-    meter.stop("critique", len(chunk), started)
+    meter.stop("critique", len(todo), started)
+    tallies.setdefault("critique", []).extend(outcomes)
+    critiques = _fill(critiqued, todo, n)
 
+    todo = [i for i in range(n) if critiques[i].ok]
     started = meter.start()
-    revisions = revise_answers(
-        client, personas, questions, rejected, [c for c, _ in critiques], templates,
-        settings=config.generation, sample_indices=zeros,
+    revised, outcomes = revise_answers(
+        client, [personas[i] for i in todo], [questions[i] for i in todo],
+        [rejected[i].text for i in todo], [critiques[i].text for i in todo], templates,
+        settings=config.generation, sample_indices=[0] * len(todo),
     )  # fmt: skip
-    meter.stop("revision", len(chunk), started)
-    chosen = [r for r, _ in revisions]
+    meter.stop("revision", len(todo), started)
+    tallies.setdefault("revision", []).extend(outcomes)
+    revisions = _fill(revised, todo, n)
 
+    todo = [i for i in range(n) if revisions[i].ok]
     started = meter.start()
-    judgments = judge_pairs(judge_client, personas, questions, chosen, rejected, templates)
-    meter.stop("judge", 2 * len(chunk), started)
+    judged = judge_pairs(
+        judge_client,
+        [personas[i] for i in todo],
+        [questions[i] for i in todo],
+        [revisions[i].text for i in todo],
+        [rejected[i].text for i in todo],
+        templates,
+    )
+    meter.stop("judge", 2 * len(todo), started)
+    judgments: list[Judgment | None] = [None] * n
+    for i, judgment in zip(todo, judged, strict=True):
+        judgments[i] = judgment
+    failures = [_failure(rejected[i], critiques[i], revisions[i]) for i in range(n)]
 
     return chunk.select(
         "pair_id", "persona_id", "persona_text", "prompt_id", "prompt", "topic", "split"
     ).with_columns(
-        pl.Series("chosen", chosen, dtype=pl.String),
-        pl.Series("rejected", rejected, dtype=pl.String),
-        pl.Series("critique", [c for c, _ in critiques], dtype=pl.String),
+        pl.Series("chosen", [r.text for r in revisions], dtype=pl.String),
+        pl.Series("rejected", [r.text for r in rejected], dtype=pl.String),
+        pl.Series("critique", [c.text for c in critiques], dtype=pl.String),
         pl.lit(client.model_id).alias("base_model"),
         pl.lit(client.model_id).alias("critique_model"),
         pl.lit(client.model_id).alias("revision_model"),
         pl.lit(judge_client.model_id).alias("judge_model"),
-        pl.Series("judge_p_chosen", [j.p_chosen for j in judgments], dtype=pl.Float64),
-        pl.Series("judge_prefers_chosen", [j.prefers_chosen for j in judgments], dtype=pl.Boolean),
-        pl.Series("judge_coverage", [j.coverage for j in judgments], dtype=pl.Float64),
-        pl.Series("revision_ok", [bool(r) for r in chosen], dtype=pl.Boolean),
-        pl.Series("revision_raw", [raw for _, raw in revisions], dtype=pl.String),
+        pl.Series("judge_p_chosen", [j and j.p_chosen for j in judgments], dtype=pl.Float64),
+        pl.Series(
+            "judge_prefers_chosen", [j and j.prefers_chosen for j in judgments], dtype=pl.Boolean
+        ),
+        pl.Series("judge_coverage", [j and j.coverage for j in judgments], dtype=pl.Float64),
+        pl.Series("revision_ok", [f is None for f in failures], dtype=pl.Boolean),
+        pl.Series("revision_raw", [r.raw for r in revisions], dtype=pl.String),
+        pl.Series("base_finish_reason", [r.finish_reason for r in rejected], dtype=pl.String),
+        pl.Series("critique_finish_reason", [c.finish_reason for c in critiques], dtype=pl.String),
+        pl.Series("revision_finish_reason", [r.finish_reason for r in revisions], dtype=pl.String),
+        pl.Series("generation_failure", failures, dtype=pl.String),
         pl.lit(not config.base_per_pair).alias("base_shared"),
         pl.lit(templates.name).alias("templates"),
         chunk["persona_split"],
@@ -255,22 +302,26 @@ def generate_preferences(
     client: LLMClient,
     judge_client: LLMClient,
     chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
-) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
+) -> tuple[pl.DataFrame, dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
     """Run the four model steps over `pairs` (in chunks of `chunk_pairs`); returns the
-    contract-6 frame and per-step requests / calls / cache hits."""
+    contract-6 frame, per-step requests / calls / cache hits, and per-step generation failure
+    counts (llm.generation.failure_tally)."""
     meter = _StepMeter(client, judge_client)
-    shared: dict[str, str] = {}
+    tallies: dict[str, list[Generation]] = {"base": []}
+    shared: dict[str, StepOutput] = {}
     if not config.base_per_pair:
         started = meter.start()
-        shared = _shared_base_answers(client, pairs, templates, config)
+        shared, outcomes = _shared_base_answers(client, pairs, templates, config)
         meter.stop("base", len(shared), started)
+        tallies["base"].extend(outcomes)
     frames = []
     for offset in range(0, len(pairs), chunk_pairs):
         chunk = pairs.slice(offset, chunk_pairs)
         if config.base_per_pair:
             started = meter.start()
-            rejected = _per_pair_base_answers(client, chunk, templates, config)
+            rejected, outcomes = _per_pair_base_answers(client, chunk, templates, config)
             meter.stop("base", len(chunk), started)
+            tallies["base"].extend(outcomes)
         else:
             rejected = [shared[pid] for pid in chunk["prompt_id"]]
         frames.append(
@@ -282,9 +333,11 @@ def generate_preferences(
                 client=client,
                 judge_client=judge_client,
                 meter=meter,
+                tallies=tallies,
             )
         )
-    return pl.concat(frames), meter.steps
+    failures = {step: failure_tally(outcomes) for step, outcomes in tallies.items()}
+    return pl.concat(frames), meter.steps, failures
 
 
 def _mean_chars(texts: pl.Series, default: float) -> float:
@@ -365,6 +418,7 @@ def plan_for_run(
 def preference_stats(
     frame: pl.DataFrame,
     steps: dict[str, dict[str, int]],
+    failures: dict[str, dict[str, Any]],
     verification: dict[str, Any],
     *,
     requested: PairSizes,
@@ -387,7 +441,11 @@ def preference_stats(
         "cache_hits": sum(s["cache_hits"] for s in steps.values()),
         "base_shared": bool(frame["base_shared"][0]) if n_pairs else True,
         "base_requests_saved_by_sharing": n_pairs - base_requests,
+        # Pairs with no usable y_w (a step failed even after its retry): never judged, never
+        # exported. Per step: outputs, retried, failed, and failures by reason.
         "revision_failures": int((~frame["revision_ok"]).sum()),
+        "generation_failures": int(frame["generation_failure"].is_not_null().sum()),
+        STATS_KEY: failures,
         "templates": templates.name,
         "judge_model": verification["judge_model"],
         "share_prefer_chosen": verification["overall"]["share_prefer_chosen"],
@@ -430,14 +488,18 @@ def run_preferences_stage(
         inputs=[personas_path, prompts_path],
         force=force,
     ) as stage:
-        frame, steps = generate_preferences(
+        frame, steps, failures = generate_preferences(
             pairs, templates, config,
             client=client, judge_client=judge_client, chunk_pairs=chunk_pairs,
         )  # fmt: skip
-        verification = verification_report(frame, judge_client.model_id)
+        # Only complete pairs are judged and exported; failures are counted in the stats.
+        usable = usable_pairs(frame)
+        verification = verification_report(usable, judge_client.model_id, seed=config.seed)
+        _warn_if_mostly_undecided(verification, judge_client.model_id)
         stats = preference_stats(
             frame,
             steps,
+            failures,
             verification,
             requested=config.sizes,
             used=used,
@@ -449,7 +511,7 @@ def run_preferences_stage(
         stage.write_file(
             VERIFICATION_MD, lambda tmp: tmp.write_text(verification_markdown(verification))
         )
-        dataset_dict = build_dataset_dict(frame)
+        dataset_dict = build_dataset_dict(usable)
         card = dataset_card(
             counts=stats["pairs_per_split"],
             config=config.manifest_config(templates),
@@ -473,3 +535,16 @@ def run_preferences_stage(
     return PreferencesResult(
         run, run.file(PREFERENCES_PARQUET), run.file(HF_DIR), stats, verification
     )
+
+
+def _warn_if_mostly_undecided(verification: dict[str, Any], judge_model: str) -> None:
+    """An endpoint without log-probabilities leaves every pair undecided: the share would be
+    'n/a' with exit 0, so say it loudly."""
+    overall = verification["overall"]
+    if overall["pairs"] and overall["undecided"] * 2 > overall["pairs"]:
+        print(
+            f"warning: the judge {judge_model} left {overall['undecided']} of "
+            f"{overall['pairs']} pairs undecided (no probability on its answer labels in some "
+            "option order); does the endpoint return log-probabilities?",
+            file=sys.stderr,
+        )

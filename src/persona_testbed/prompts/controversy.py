@@ -1,7 +1,8 @@
 """Zero-shot controversy classifier (§3.2): would this question draw diverse opinions?
 
 The model picks between two stated options; both orders are scored and averaged, which cancels
-the position bias of small models. P(yes) is the probability put on the "yes" option.
+the position bias of small models. P(yes) is the probability put on the "yes" option. A
+question for which either order puts no mass on either label is undecided (P(yes) None).
 """
 
 from __future__ import annotations
@@ -30,8 +31,15 @@ def render_question(question: str, ordered_options: Sequence[str]) -> list[Messa
 
 @dataclass(frozen=True)
 class ControversyScore:
-    p_controversial: float
-    coverage: float  # mass the model put on the label tokens before renormalising
+    """P(controversial); None when the question is undecided (some order of the options got
+    no mass on either label, so the other order alone would decide)."""
+
+    p_controversial: float | None
+    coverage: float  # mass the model put on the label tokens before renormalising (order mean)
+
+    @property
+    def undecided(self) -> bool:
+        return self.p_controversial is None
 
 
 def score_controversy(
@@ -43,4 +51,4 @@ def score_controversy(
         for q in questions
     ]
     choices = client.choose_both_orders_batch(items, description=description)
-    return [ControversyScore(c.probs[0], c.coverage) for c in choices]
+    return [ControversyScore(None if c.undecided else c.probs[0], c.coverage) for c in choices]

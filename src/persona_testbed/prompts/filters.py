@@ -13,6 +13,8 @@ class DropReason(StrEnum):
     TOO_SHORT = "too_short"
     DUPLICATE = "duplicate"
     NOT_CONTROVERSIAL = "not_controversial"
+    # The classifier put no mass on A/B in some order of the options: no verdict either way.
+    CONTROVERSY_UNDECIDED = "controversy_undecided"
 
 
 def word_count(text: str) -> int:

@@ -105,6 +105,7 @@ def _controversy(
     passed = frame["drop_reason"].is_null()
     p_yes: list[float | None] = [None] * len(frame)
     coverage: list[float | None] = [None] * len(frame)
+    undecided = [False] * len(frame)
     if config.uses_llm and passed.any():
         if client is None:
             raise InputError("the controversy filter needs a model (or --controversy-threshold 0)")
@@ -113,12 +114,25 @@ def _controversy(
         for index, score in zip(indices, scores, strict=True):
             p_yes[index] = score.p_controversial
             coverage[index] = score.coverage
+            undecided[index] = score.undecided
+        if all(score.undecided for score in scores):
+            # Every question without label mass means the endpoint returns no usable
+            # log-probabilities: the filter would silently drop (or, before, keep) everything.
+            raise InputError(
+                f"the controversy filter got no probability on its answer labels for any of "
+                f"{len(scores)} questions from {client.model_id}: the endpoint returns no usable "
+                "log-probabilities; use a model that does, or --controversy-threshold 0"
+            )
     frame = frame.with_columns(
         pl.Series("p_controversial", p_yes, dtype=pl.Float64),
         pl.Series("controversy_coverage", coverage, dtype=pl.Float64),
     )
+    # An undecided question (no label mass in some order) is neither kept as controversial nor
+    # judged uncontroversial: it is dropped under its own reason, so it is counted.
     return frame.with_columns(
-        pl.when(
+        pl.when(pl.col("drop_reason").is_null() & pl.Series(undecided, dtype=pl.Boolean))
+        .then(pl.lit(DropReason.CONTROVERSY_UNDECIDED.value))
+        .when(
             pl.col("drop_reason").is_null()
             & (pl.col("p_controversial") < config.controversy_threshold)
         )

@@ -10,6 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from persona_testbed import __version__
 from persona_testbed.llm import ModelUsage
+from persona_testbed.report.failures import add_failures_table
 from persona_testbed.report.sections import (
     Section,
     agreement_facts,
@@ -68,6 +69,8 @@ def build_sections(run: RunDir) -> list[Section]:
     for section in sections:
         if section.missing is None and section.key in extras:
             extras[section.key](run, section)
+        if section.missing is None:
+            add_failures_table(run, section)
     return sections
 
 

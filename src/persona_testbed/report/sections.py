@@ -13,6 +13,8 @@ import polars as pl
 from persona_testbed.llm import is_embedded_model
 from persona_testbed.run import RunDir, StageRecord
 
+# Tables longer than this are shown whole but collapsed (<details>), so the page stays short
+# and no row (e.g. one against the raking target) is hidden from a self-contained report.
 MAX_TABLE_ROWS = 40
 
 
@@ -27,7 +29,11 @@ class TableView:
     title: str
     columns: list[str]
     rows: list[list[str]]
-    truncated: int = 0
+    truncated: int = 0  # rows left out (always 0 now: every row is shown)
+
+    @property
+    def collapsed(self) -> bool:
+        return len(self.rows) > MAX_TABLE_ROWS
 
 
 @dataclass
@@ -60,12 +66,10 @@ def _cell(value: Any) -> str:
 
 
 def table_view(title: str, frame: pl.DataFrame) -> TableView:
-    shown = frame.head(MAX_TABLE_ROWS)
     return TableView(
         title=title,
-        columns=list(shown.columns),
-        rows=[[_cell(v) for v in row] for row in shown.iter_rows()],
-        truncated=max(0, frame.height - MAX_TABLE_ROWS),
+        columns=list(frame.columns),
+        rows=[[_cell(v) for v in row] for row in frame.iter_rows()],
     )
 
 
@@ -125,6 +129,30 @@ def population_facts(run: RunDir, section: Section) -> None:
         section.facts.append(
             ("LLM prune rate", f"{llm['prune_rate']:.1%} of {llm.get('judged')} judged")
         )
+    compared = run.stage_record("census-compare")
+    if compared is not None and compared.complete:
+        _census_compare_facts(compared.stats, section)
+
+
+def _census_compare_facts(stats: dict[str, Any], section: Section) -> None:
+    """What the census comparison can and cannot show (issue 13: limits, controlled rows)."""
+    if stats.get("target_limits"):
+        section.facts.append(("raking target limits", str(stats["target_limits"])))
+    controlled = stats.get("controlled") or []
+    section.facts.append(
+        (
+            "controlled by design (not evidence of fidelity)",
+            ", ".join(controlled) if controlled else "none",
+        )
+    )
+    joints = stats.get("joints")
+    if isinstance(joints, list) and joints:
+        section.facts.append(
+            (
+                "two-way tables with TVD above the i.i.d. 95th percentile",
+                f"{stats.get('joints_above_iid_p95', 0)} of {len(joints)} (census_joint.csv)",
+            )
+        )
 
 
 def prompts_facts(run: RunDir, section: Section) -> None:
@@ -175,7 +203,8 @@ def preferences_facts(run: RunDir, section: Section) -> None:
 AGREEMENT_TABLES: tuple[tuple[str, str], ...] = (
     (
         "agreement/loo/attributes.parquet",
-        "leave-one-out kappa per attribute (lower: more influence)",
+        "leave-one-out kappa per attribute, with PABAK, observed agreement, dP and AC1 "
+        "(ranked by PABAK; lower: more influence)",
     ),
     ("agreement/models/pairwise.parquet", "pairwise Cohen's kappa between annotators"),
     ("agreement/models/human_pairwise.parquet", "kappa against human labels"),

@@ -8,11 +8,28 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from persona_testbed.errors import InputError
+
+
+def prepare_output_file(path: Path, option: str = "--output") -> None:
+    """Fail before any work (and any model call) when `path` cannot be written as a file:
+    it is a directory, or its folder cannot be made or written. A missing folder is made."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory ({option} names a file)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot create its folder ({exc.strerror})") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: its folder {path.parent} is not writable")
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -57,8 +74,24 @@ def write_text_atomic(final: Path, text: str) -> None:
     write_bytes_atomic(final, text.encode("utf-8"))
 
 
+def finite_json(obj: Any) -> Any:
+    """`obj` with every non-finite float (NaN, inf) as None: strict JSON has no bare NaN."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: finite_json(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_json(value) for value in obj]
+    return obj
+
+
+def dumps_strict(obj: Any, **options: Any) -> str:
+    """JSON text any parser reads: NaN and infinities become null."""
+    return json.dumps(finite_json(obj), allow_nan=False, default=str, **options)
+
+
 def write_json_atomic(final: Path, obj: Any) -> None:
-    write_text_atomic(final, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    write_text_atomic(final, dumps_strict(obj, indent=2, sort_keys=True) + "\n")
 
 
 def write_with_atomic(final: Path, writer: Callable[[Path], None]) -> None:

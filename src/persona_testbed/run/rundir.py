@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from persona_testbed.errors import ConfigMismatchError, InputError
+from persona_testbed.errors import ConfigMismatchError, InputError, PersonaError
 from persona_testbed.llm.usage import ModelUsage
 from persona_testbed.run.atomic import write_json_atomic, write_with_atomic
+from persona_testbed.run.lock import run_dir_lock
 from persona_testbed.run.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -34,13 +35,22 @@ class RunDir:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        # Set when create() wrote a fresh manifest: if no stage of it ever completes, the
+        # manifest goes again, so a failed first run leaves no run directory behind.
+        self._fresh_manifest = False
 
     @classmethod
     def create(cls, path: Path) -> RunDir:
         run = cls(path)
-        run.path.mkdir(parents=True, exist_ok=True)
-        if not run.manifest_path.exists():
-            run.save_manifest(Manifest(created_at=_now()))
+        if run.path.exists() and not run.path.is_dir():
+            raise InputError(f"{path}: exists and is not a directory (--out names a folder)")
+        try:
+            run.path.mkdir(parents=True, exist_ok=True)
+            if not run.manifest_path.exists():
+                run.save_manifest(Manifest(created_at=_now()))
+                run._fresh_manifest = True
+        except OSError as exc:
+            raise InputError(f"{path}: cannot create the run directory ({exc.strerror})") from None
         return run
 
     @classmethod
@@ -66,12 +76,36 @@ class RunDir:
             first = str(exc).splitlines()[0]
             raise InputError(f"{self.manifest_path}: invalid manifest ({first})") from None
 
+    def _discard_outputs(self, name: str, outputs: Sequence[str]) -> None:
+        """After a failed stage: remove what it wrote, so no output looks complete without its
+        manifest record; an older record of the stage whose files were replaced goes too."""
+        for output in outputs:
+            self.file(output).unlink(missing_ok=True)
+        try:
+            manifest = self.load_manifest()
+            previous = manifest.stages.get(name)
+            if previous is not None and set(previous.outputs) & set(outputs):
+                del manifest.stages[name]
+                self.save_manifest(manifest)
+            if self._fresh_manifest and not manifest.stages:
+                self.manifest_path.unlink()
+        except (PersonaError, OSError):
+            pass  # best effort while another error is already on its way to the user
+
     def save_manifest(self, manifest: Manifest) -> None:
         manifest.versions = package_versions()
         write_json_atomic(self.manifest_path, manifest.model_dump(mode="json"))
 
     def stage_record(self, name: str) -> StageRecord | None:
+        if not self.manifest_path.exists() and self.path.is_dir():
+            return None  # created, but no stage has completed here yet
         return self.load_manifest().stages.get(name)
+
+    def _manifest_for_update(self) -> Manifest:
+        if not self.manifest_path.exists() and self.path.is_dir():
+            self._fresh_manifest = True
+            return Manifest(created_at=_now())
+        return self.load_manifest()
 
     @contextmanager
     def stage(
@@ -88,7 +122,22 @@ class RunDir:
         The stage's record is written only when the block finishes without error, so an
         interrupted stage never looks complete.
         """
-        manifest = self.load_manifest()
+        with (
+            run_dir_lock(self.path),
+            self._recorded_stage(name, config, seed, inputs, force) as stage_run,
+        ):
+            yield stage_run
+
+    @contextmanager
+    def _recorded_stage(
+        self,
+        name: str,
+        config: dict[str, Any],
+        seed: int | None,
+        inputs: Sequence[Path],
+        force: bool,
+    ) -> Iterator[StageRun]:
+        manifest = self._manifest_for_update()
         digest = config_hash(config)
         previous = manifest.stages.get(name)
         if previous is not None and previous.config_hash != digest and not force:
@@ -111,10 +160,14 @@ class RunDir:
         )
         stage_run = StageRun(self, record)
         started = time.perf_counter()
-        yield stage_run
+        try:
+            yield stage_run
+        except BaseException:
+            self._discard_outputs(name, record.outputs)
+            raise
         record.finished_at = _now()
         record.seconds = round(time.perf_counter() - started, 3)
-        manifest = self.load_manifest()
+        manifest = self._manifest_for_update()
         manifest.stages[name] = record
         self.save_manifest(manifest)
 

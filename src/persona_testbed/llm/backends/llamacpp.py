@@ -168,6 +168,11 @@ class LlamaCppBackend:
         n_vocab = llama.n_vocab()
         pointer = llama_cpp.llama_get_logits_ith(llama.ctx, -1)
         logits = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).astype(np.float64)
+        if not np.isfinite(logits).all():
+            # A broken model file or numeric overflow: never score (or cache) NaN probabilities.
+            raise LLMCallError(
+                f"model {self.model_id} ({self.endpoint}): non-finite logits for the first token"
+            )
         shifted = logits - logits.max()
         logprobs = shifted - np.log(np.exp(shifted).sum())
         k = min(k, n_vocab)

@@ -24,6 +24,7 @@ from tenacity import (
 
 from persona_testbed.llm.backends.base import LLMCallError
 from persona_testbed.llm.types import ChatRequest, ChatResult, TokenLogprob
+from persona_testbed.llm.validation import length_problem, logprob_problem, usage_problem
 
 RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 # Longest server-requested wait we honour; beyond it the server is effectively down.
@@ -208,22 +209,37 @@ class OpenAIBackend:
                 f"model {self.model_id} at {self.endpoint}: HTTP {status}: "
                 f"{_error_message(text, reason)}"
             )
-        return self._parse(text)
+        return self._parse(text, request)
 
-    def _parse(self, text: str) -> ChatResult:
+    def _parse(self, text: str, request: ChatRequest) -> ChatResult:
+        """The reply, or TransientError for a body that is not a usable completion (so it is
+        retried, and never reaches the cache)."""
         try:
             payload = json.loads(text)
             choice = payload["choices"][0]
             content = choice["message"].get("content") or ""
+            if not isinstance(content, str):
+                raise TypeError("content is not text")
+            usage = payload.get("usage") or {}
+            alternatives = _first_token_alternatives(choice.get("logprobs"))
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise TransientError(f"malformed response body: {text[:80]!r}") from None
-        usage = payload.get("usage") or {}
+        problem = usage_problem(usage) or next(
+            (p for token, lp in alternatives or () if (p := logprob_problem(token, lp))), None
+        )
+        if problem is None:
+            completion_tokens = int(usage.get("completion_tokens") or 0)
+            problem = length_problem(request, content, completion_tokens)
+        if problem is not None:
+            raise TransientError(f"malformed response body: {problem}")
         return ChatResult(
             text=content,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            completion_tokens=completion_tokens,
             finish_reason=choice.get("finish_reason"),
-            top_logprobs=_first_token_alternatives(choice.get("logprobs")),
+            top_logprobs=None
+            if alternatives is None
+            else [TokenLogprob(token=token, logprob=lp) for token, lp in alternatives],
             model=self.model_id,
         )
 
@@ -233,10 +249,17 @@ class OpenAIBackend:
             self._http = None
 
 
-def _first_token_alternatives(logprobs: Any) -> list[TokenLogprob] | None:
+def _first_token_alternatives(logprobs: Any) -> list[tuple[str, float]] | None:
+    """(token, logprob) for the first generated token's alternatives, most likely first."""
     if not isinstance(logprobs, dict) or not logprobs.get("content"):
         return None
     first = logprobs["content"][0]
     alternatives = first.get("top_logprobs") or [first]
-    ranked = sorted(alternatives, key=lambda item: float(item["logprob"]), reverse=True)
-    return [TokenLogprob(token=str(a["token"]), logprob=float(a["logprob"])) for a in ranked]
+    parsed = [(str(a["token"]), _number(a["logprob"])) for a in alternatives]
+    return sorted(parsed, key=lambda item: item[1], reverse=True)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"not a number: {value!r}")
+    return float(value)

@@ -256,3 +256,14 @@ def test_a_truncated_csv_is_refused(tmp_path: Path, small_csv: Path) -> None:
     with pytest.raises(InputError, match=r"psam_p98\.csv: the last row has \d+ of \d+ fields"):
         read_persons([truncated], load_dictionary(None))
     read_persons([small_csv], load_dictionary(None))  # the whole file still reads
+
+
+def test_a_csv_cut_inside_its_last_field_is_refused(tmp_path: Path, small_csv: Path) -> None:
+    """Cut inside the last field, the row keeps its field count; the missing newline gives it
+    away (Census CSVs end with one)."""
+    whole = small_csv.read_text()
+    assert whole.endswith("\n")
+    truncated = tmp_path / "psam_p97.csv"
+    truncated.write_text(whole.rstrip("\n")[:-1])
+    with pytest.raises(InputError, match=r"psam_p97\.csv: the file does not end with a newline"):
+        read_persons([truncated], load_dictionary(None))

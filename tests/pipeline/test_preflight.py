@@ -53,6 +53,25 @@ def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     assert load_yaml_model(absolute, RunConfig).prompts.path == tmp_path / "x.jsonl"
 
 
+def test_a_rake_target_or_template_folder_next_to_the_config_is_found_there(
+    tmp_path: Path,
+) -> None:
+    # Text fields that take a bundled name or a path: a path is relative to the config too,
+    # while a bundled name (or a path that is not next to the config) is left as written.
+    folder = tmp_path / "study"
+    (folder / "mine").mkdir(parents=True)
+    (folder / "target.csv").write_text("x\n")
+    text = "personas:\n  rake: target.csv\npreferences:\n  templates: mine\n"
+    config = load_yaml_model(write(folder, text), RunConfig)
+    assert config.personas.rake == str(folder.resolve() / "target.csv")
+    assert config.preferences.templates == str(folder.resolve() / "mine")
+    named = write(
+        folder, "personas:\n  rake: us-2022\npreferences:\n  templates: paper\n", "n.yaml"
+    )
+    config = load_yaml_model(named, RunConfig)
+    assert (config.personas.rake, config.preferences.templates) == ("us-2022", "paper")
+
+
 @pytest.mark.parametrize(
     ("section", "expected"),
     [

@@ -19,14 +19,10 @@ and the persona card is in the system message, so they cannot express this behav
 
 from __future__ import annotations
 
-import json
-import math
 import re
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+
+from tests.planted.http import PlantedServer, Reply, Request
 
 PLANTED_ATTRIBUTE = "religion"
 REFINED = "[refined]"
@@ -63,85 +59,19 @@ def dpf_text(user: str) -> str:
     return "A plain answer."
 
 
-def _completion(body: dict[str, Any]) -> dict[str, Any]:
-    messages = body.get("messages") or []
-    system = "\n".join(m.get("content", "") for m in messages if m.get("role") == "system")
-    user = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
-    logprobs = None
-    if body.get("logprobs"):
-        dist = planted_choice(system, user)
-        if dist is None:
-            text, alternatives = "Hmm", [("Hmm", 0.0)]
-        else:
-            ranked = sorted(dist.items(), key=lambda kv: kv[1], reverse=True)
-            text, alternatives = ranked[0][0], [(t, math.log(p)) for t, p in ranked]
-        logprobs = {
-            "content": [
-                {
-                    "token": alternatives[0][0],
-                    "logprob": alternatives[0][1],
-                    "top_logprobs": [{"token": t, "logprob": lp} for t, lp in alternatives],
-                }
-            ]
-        }
-    else:
-        text = dpf_text(user)
-    return {
-        "id": "chatcmpl-planted",
-        "object": "chat.completion",
-        "model": body.get("model", "planted"),
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
-                "logprobs": logprobs,
-            }
-        ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split()) or 1},
-    }
+def loo_behaviour(request: Request) -> Reply:
+    """The planted annotator for choice requests (logprobs), fixed DPF texts otherwise."""
+    if not request.wants_logprobs:
+        return Reply(dpf_text(request.user))
+    dist = planted_choice(request.system, request.user)
+    # No mass on A or B: the only alternative is another token.
+    return (
+        Reply("Hmm", {"Hmm": 1.0}) if dist is None else Reply(max(dist, key=dist.__getitem__), dist)
+    )
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
-        if not self.path.rstrip("/").endswith("/chat/completions"):
-            self.send_error(404)
-            return
-        payload = json.dumps(_completion(body)).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # quiet
-
-
-class PlantedLooServer:
-    """The planted server on 127.0.0.1 (a free port), served from a thread; a context manager."""
+class PlantedLooServer(PlantedServer):
+    """The planted LOO server on 127.0.0.1 (a free port); a context manager."""
 
     def __init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(loo_behaviour)

@@ -171,14 +171,28 @@ def _last_line(path: Path, chunk: int = 1 << 16) -> str:
     return lines[-1].decode("utf-8", errors="replace") if lines else ""
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        if handle.seek(0, 2) == 0:
+            return True
+        handle.seek(-1, 2)
+        return handle.read(1) == b"\n"
+
+
 def _check_complete(table: Table, header: list[str]) -> None:
-    """A file cut off mid-row (an interrupted download or copy) ends in a short last row."""
+    """A file cut off mid-row (an interrupted download or copy) ends in a short last row, or,
+    cut inside its last field, without the newline every Census CSV ends with."""
     last = _last_line(table.path)
     fields = len(last.split(","))
     if last and fields != len(header) and last.split(",") != header:
         raise InputError(
             f"{table.label}: the last row has {fields} of {len(header)} fields: the file looks "
             "truncated (download or copy it again)"
+        )
+    if not _ends_with_newline(table.path):
+        raise InputError(
+            f"{table.label}: the file does not end with a newline: its last row looks cut off "
+            "(download or copy it again)"
         )
 
 

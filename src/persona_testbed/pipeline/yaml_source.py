@@ -51,6 +51,18 @@ def _check_duplicate_keys(path: Path, node: yaml.Node | None) -> None:
             _check_duplicate_keys(path, item)
 
 
+# Text fields that hold a bundled name ("us-2022", "paper") or a path to the user's own file or
+# folder: a value that names an existing path next to the config means that path.
+NAME_OR_PATH_FIELDS = frozenset({"rake", "templates"})
+
+
+def _resolved_name_or_path(value: Any, base: Path) -> str | None:
+    if not isinstance(value, str) or not value or Path(value).expanduser().is_absolute():
+        return None
+    candidate = base / value
+    return str(candidate) if candidate.exists() else None
+
+
 def _resolved(value: Any, base: Path) -> Any:
     """`value` with every relative Path made relative to `base` (recursing into models)."""
     if isinstance(value, Path):
@@ -64,7 +76,8 @@ def _resolved(value: Any, base: Path) -> Any:
         updates = {}
         for name in type(value).model_fields:
             old = getattr(value, name)
-            new = _resolved(old, base)
+            new = _resolved_name_or_path(old, base) if name in NAME_OR_PATH_FIELDS else None
+            new = _resolved(old, base) if new is None else new
             if new is not old:
                 updates[name] = new
         return value.model_copy(update=updates) if updates else value

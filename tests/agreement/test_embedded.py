@@ -39,8 +39,8 @@ def test_loo_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
     client = _client(DEFAULT_MODEL, tmp_path)
     config = LooConfig(
         attributes=["sex", "political views"],
-        pairs=3,
-        questions=4,
+        pairs=2,
+        questions=2,
         model=DEFAULT_MODEL,
         templates="brief",  # two or three sentences: mostly complete at a short budget
         max_tokens=128,

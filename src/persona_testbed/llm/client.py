@@ -311,7 +311,9 @@ class LLMClient:
 
     # ---- sync facade for pipeline stages -------------------------------------------------
 
-    def _run(self, coroutine: Coroutine[Any, Any, ResultT]) -> ResultT:
+    def run_sync(self, coroutine: Coroutine[Any, Any, ResultT]) -> ResultT:
+        """Run one of this client's coroutines to completion from synchronous code."""
+
         async def wrapped() -> ResultT:
             try:
                 return await coroutine
@@ -329,10 +331,10 @@ class LLMClient:
     def complete_batch(
         self, requests: Sequence[ChatRequest], *, description: str = "model calls"
     ) -> list[ChatResult]:
-        return self._run(self.acomplete_many(requests, description=description))
+        return self.run_sync(self.acomplete_many(requests, description=description))
 
     def complete(self, request: ChatRequest) -> ChatResult:
-        return self._run(self.acomplete(request))
+        return self.run_sync(self.acomplete(request))
 
     def structured_batch(
         self,
@@ -345,7 +347,7 @@ class LLMClient:
         async def one(request: ChatRequest) -> Structured[SchemaT]:
             return await self.astructured(request, schema, refresh=refresh)
 
-        return self._run(self.amap(requests, one, description=description))
+        return self.run_sync(self.amap(requests, one, description=description))
 
     def choose_batch(
         self,
@@ -356,12 +358,12 @@ class LLMClient:
         async def one(query: tuple[Sequence[Message], Sequence[str]]) -> Choice:
             return await self.achoose(*query)
 
-        return self._run(self.amap(queries, one, description=description))
+        return self.run_sync(self.amap(queries, one, description=description))
 
     def choose_both_orders_batch(
         self, items: Sequence[OrderedChoice], *, description: str = "choices (both orders)"
     ) -> list[Choice]:
-        return self._run(self.amap(items, self.achoose_both_orders, description=description))
+        return self.run_sync(self.amap(items, self.achoose_both_orders, description=description))
 
     def close(self) -> None:
         if self.cache is not None:

@@ -87,7 +87,7 @@ def _settle(
 
     if not requests:
         return []
-    return client._run(client.amap(requests, one, description=description))
+    return client.run_sync(client.amap(requests, one, description=description))
 
 
 def _outcome(

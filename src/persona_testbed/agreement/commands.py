@@ -31,7 +31,8 @@ RunOption = Annotated[Path, typer.Option("--run", help="run directory (from the 
 TemplatesOption = Annotated[
     str,
     typer.Option(
-        "--templates", help="preferences template set (paper, subtle, or a folder): DPF + judge"
+        "--templates",
+        help="preferences template set (paper, subtle, brief, or a folder): DPF + judge",
     ),
 ]
 ThresholdOption = Annotated[

@@ -15,18 +15,10 @@ import polars as pl
 from persona_testbed.agreement.annotator import ITEM_COLUMNS
 from persona_testbed.census.persona import Persona
 from persona_testbed.errors import InputError
+from persona_testbed.run.read import read_parquet
 from persona_testbed.seeding import child_rng
 
 PREFERENCE_COLUMNS = ("pair_id", "persona_id", "prompt", "chosen", "rejected")
-
-
-def read_parquet(path: Path, what: str) -> pl.DataFrame:
-    if not path.is_file():
-        raise InputError(f"{path}: {what} not found (run the stage that makes it first)")
-    try:
-        return pl.read_parquet(path)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError(f"{path}: cannot read ({str(exc).splitlines()[0]})") from None
 
 
 def persona_texts(path: Path) -> dict[str, str]:

@@ -30,7 +30,6 @@ from persona_testbed.agreement.dpf import (
     load_templates,
     refine_answers,
 )
-from persona_testbed.agreement.items import read_parquet
 from persona_testbed.agreement.labels import MODEL
 from persona_testbed.agreement.loo_analysis import (
     WITH,
@@ -52,6 +51,7 @@ from persona_testbed.errors import PersonaError
 from persona_testbed.llm import LLMClient, ModelUsage
 from persona_testbed.llm.specs import DEFAULT_MODEL
 from persona_testbed.run import RunDir
+from persona_testbed.run.read import read_parquet
 
 STAGE = "agreement-loo"
 OUT = "agreement/loo"

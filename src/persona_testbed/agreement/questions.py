@@ -7,8 +7,8 @@ from pathlib import Path
 
 import polars as pl
 
-from persona_testbed.agreement.items import read_parquet
 from persona_testbed.errors import InputError
+from persona_testbed.run.read import read_parquet
 from persona_testbed.seeding import child_rng
 
 TEXT_COLUMNS = ("text", "question", "prompt")

@@ -181,12 +181,8 @@ def serve_command(
     from persona_testbed.annotate.db import Database
     from persona_testbed.annotate.web import create_app
 
+    check_port_free(host, port)
     database = Database.open(db, create=False)
-    try:
-        check_port_free(host, port)
-    except PersonaError:
-        database.close()
-        raise
     app = create_app(database, max_body_bytes=max_body_kb * 1024)
     console.print(f"serving {database.display} at http://{host}:{port}{root_path}")
     try:
@@ -229,9 +225,9 @@ def export_command(
         write_table,
     )
 
-    for target in (out, majority_out):
+    for target, option in ((out, "--out"), (majority_out, "--majority-out")):
         if target is not None:
-            prepare_output_file(target, "--out")
+            prepare_output_file(target, option)
     database = Database.open(db, create=False)
     try:
         chosen = resolve_study(database, study)

@@ -115,9 +115,9 @@ class Database:
         empty database: a mistyped --db must not look like a study with no answers."""
         normalized = normalize_url(url)
         if not create:
-            parsed = make_url(normalized) if "://" in normalized else None
-            path = parsed.database if parsed is not None else None
-            is_sqlite = parsed is not None and parsed.get_backend_name() == "sqlite"
+            parsed = make_url(normalized)
+            path = parsed.database
+            is_sqlite = parsed.get_backend_name() == "sqlite"
             if is_sqlite and path and path != ":memory:" and not Path(path).is_file():
                 raise PersonaError(
                     f"database {path}: no such file (create a study first with "

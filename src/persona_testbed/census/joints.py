@@ -73,8 +73,7 @@ def joint_reference(pool: pl.DataFrame, weights: np.ndarray, reference: str) -> 
     return pl.concat(parts)
 
 
-def _cell_counts(personas: pl.DataFrame, first: str, second: str) -> pl.DataFrame:
-    categories = comparison_categories(personas)
+def _cell_counts(categories: pl.DataFrame, first: str, second: str) -> pl.DataFrame:
     return (
         categories.select(pl.col(first).alias("category_a"), pl.col(second).alias("category_b"))
         .group_by("category_a", "category_b")
@@ -82,10 +81,11 @@ def _cell_counts(personas: pl.DataFrame, first: str, second: str) -> pl.DataFram
     )
 
 
-def _tvd(personas: pl.DataFrame, shares: pl.DataFrame, first: str, second: str) -> float:
-    """TVD of the personas' cell shares against `shares` (cells missing on either side are 0)."""
+def _tvd(categories: pl.DataFrame, shares: pl.DataFrame, first: str, second: str) -> float:
+    """TVD of the personas' cell shares (`categories`: their comparison categories) against
+    `shares` (cells missing on either side are 0)."""
     merged = shares.join(
-        _cell_counts(personas, first, second),
+        _cell_counts(categories, first, second),
         on=["category_a", "category_b"],
         how="full",
         coalesce=True,
@@ -104,6 +104,8 @@ def compare_joints(
     """One row per two-way table: TVD of the personas (and of the sample before the LLM judge
     pruned it, when given) against the pool, with the i.i.d. noise TVD at the same N."""
     rows: list[dict[str, object]] = []
+    categories = comparison_categories(personas)
+    before_categories = None if before_pruning is None else comparison_categories(before_pruning)
     for first, second in JOINT_PAIRS:
         name = table_name(first, second)
         table = reference.filter(pl.col("table") == name)
@@ -112,7 +114,7 @@ def compare_joints(
         shares = table.select("category_a", "category_b", "share")
         probabilities = shares.get_column("share").to_numpy().astype(np.float64)
         noise_mean, noise_p95 = iid_noise_tvd(probabilities, personas.height, rng)
-        tvd = _tvd(personas, shares, first, second)
+        tvd = _tvd(categories, shares, first, second)
         row: dict[str, object] = {
             "table": name,
             "reference": table.get_column("reference").item(0),
@@ -126,11 +128,11 @@ def compare_joints(
             "tvd_before_pruning": None,
             "iid_noise_tvd_mean_before_pruning": None,
         }
-        if before_pruning is not None:
+        if before_pruning is not None and before_categories is not None:
             before_mean, _ = iid_noise_tvd(probabilities, before_pruning.height, rng)
             row.update(
                 n_before_pruning=before_pruning.height,
-                tvd_before_pruning=_tvd(before_pruning, shares, first, second),
+                tvd_before_pruning=_tvd(before_categories, shares, first, second),
                 iid_noise_tvd_mean_before_pruning=before_mean,
             )
         rows.append(row)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -111,16 +111,7 @@ def load_target(spec: str) -> RakeTarget:
     """`us-2022` (the bundled U.S. 2022 adult target) or the path of a target CSV."""
     if spec == US_2022:
         target = _read_target(US_2022_TARGET, min_age=ADULT_AGE)
-        return RakeTarget(
-            name=US_2022,
-            source=US_2022_SOURCE,
-            margins=target.margins,
-            joint=target.joint,
-            path=US_2022_TARGET,
-            note=US_2022_NOTE,
-            universe_population=target.universe_population,
-            published_total=target.published_total,
-        )
+        return replace(target, name=US_2022, source=US_2022_SOURCE, note=US_2022_NOTE)
     path = Path(spec)
     if not path.is_file():
         raise InputError(f"--rake {spec}: not 'none', '{US_2022}' or an existing target CSV file")

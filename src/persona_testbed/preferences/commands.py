@@ -59,7 +59,9 @@ def preferences(
     per_persona_test_unseen: Annotated[int, typer.Option("--per-persona-test-unseen", min=0)] = 50,
     templates: Annotated[
         str,
-        typer.Option("--templates", help="bundled set (paper, subtle) or a folder of templates"),
+        typer.Option(
+            "--templates", help="bundled set (paper, subtle, brief) or a folder of templates"
+        ),
     ] = "paper",
     model: ModelOption = DEFAULT_MODEL_SPEC,
     judge: Annotated[

@@ -17,7 +17,11 @@ def unreadable(path: Path, exc: BaseException) -> InputError:
     )
 
 
-def read_parquet(path: Path) -> pl.DataFrame:
+def read_parquet(path: Path, what: str | None = None) -> pl.DataFrame:
+    """`path` as a frame; a missing file (when `what` names the artifact) or a damaged one is
+    one line naming it."""
+    if what is not None and not Path(path).is_file():
+        raise InputError(f"{path}: {what} not found (run the stage that makes it first)")
     try:
         return pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:

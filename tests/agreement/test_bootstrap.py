@@ -9,9 +9,7 @@ from persona_testbed.agreement.bootstrap import (
     bootstrap_cohen_kappa,
     bootstrap_item_counts,
     bootstrap_mean,
-    percentile_interval,
     pooled_kappas,
-    resample_weights,
 )
 from persona_testbed.agreement.statistics import (
     cohen_kappa,
@@ -20,19 +18,20 @@ from persona_testbed.agreement.statistics import (
     kappa_from_table,
     krippendorff_alpha,
 )
+from persona_testbed.estimation import central_interval, resample_counts
 
 
 def test_resample_weights_draw_every_cluster_count_times() -> None:
-    weights = resample_weights(7, np.random.default_rng(0), 50)
+    weights = resample_counts(7, np.random.default_rng(0), 50)
     assert weights.shape == (50, 7)
     assert (weights.sum(axis=1) == 7).all()
 
 
 def test_percentile_interval_ignores_nan() -> None:
     draws = np.array([np.nan, *np.linspace(0.0, 1.0, 101)])
-    low, high = percentile_interval(draws, 0.9)
+    low, high = central_interval(draws, 0.9)
     assert low == pytest.approx(0.05) and high == pytest.approx(0.95)
-    assert percentile_interval(np.array([np.nan])) == (None, None)
+    assert central_interval(np.array([np.nan])) == (None, None)
 
 
 def test_bootstrap_mean_is_seeded_and_brackets_the_mean() -> None:

@@ -21,7 +21,7 @@ from persona_testbed.agreement.statistics import (
     Counts,
     UndefinedPolicy,
 )
-from persona_testbed.estimation import LEVEL, RESAMPLES, Floats, central_interval
+from persona_testbed.estimation import LEVEL, RESAMPLES, Floats
 from persona_testbed.estimation import bootstrap_mean as shared_bootstrap_mean
 from persona_testbed.estimation.bootstrap import cluster_variance, resample_counts, t_interval
 
@@ -33,16 +33,14 @@ __all__ = [
     "bootstrap_item_counts",
     "bootstrap_mean",
     "draws_interval",
-    "percentile_interval",
     "pooled_kappas",
-    "resample_weights",
 ]
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """A point estimate, its percentile-bootstrap CI (None when it cannot be formed) and how
-    many items and clusters it rests on."""
+    """A point estimate, its CI (the shared t interval of persona_testbed.estimation; None when
+    it cannot be formed) and how many items and clusters it rests on."""
 
     value: float | None
     low: float | None
@@ -61,16 +59,6 @@ def _rounded(value: float) -> float | None:
 
 def _finite(value: float) -> float | None:
     return None if math.isnan(value) else value
-
-
-def percentile_interval(draws: Floats, level: float = LEVEL) -> tuple[float | None, float | None]:
-    """Central `level` interval of the finite draws (None when no draw is finite)."""
-    return central_interval(draws, level)
-
-
-def resample_weights(clusters: int, rng: np.random.Generator, resamples: int) -> Counts:
-    """resamples x clusters: how many times each cluster is drawn in each resample."""
-    return resample_counts(clusters, rng, resamples)
 
 
 def draws_interval(
@@ -113,7 +101,7 @@ def _bootstrap(
 ) -> Estimate:
     if clusters < 2 or not point.defined:
         return Estimate(_finite(point.value), None, None, point.n_items, clusters, point.degenerate)
-    weights = resample_weights(clusters, rng, resamples)
+    weights = resample_counts(clusters, rng, resamples)
     draws = np.fromiter((statistic(w) for w in weights), dtype=np.float64, count=resamples)
     low, high = draws_interval(point.value, draws, clusters, level)
     return Estimate(point.value, low, high, point.n_items, clusters, point.degenerate)
@@ -135,7 +123,7 @@ def bootstrap_cohen_kappa(
     clusters = tables.shape[0]
     if clusters < 2 or not point.defined:
         return Estimate(_finite(point.value), None, None, point.n_items, clusters, point.degenerate)
-    weights = resample_weights(clusters, rng, resamples)
+    weights = resample_counts(clusters, rng, resamples)
     pooled = np.tensordot(weights, tables, axes=1)
     draws = pooled_kappas(pooled, undefined=undefined)
     low, high = draws_interval(point.value, draws, clusters, level)

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from persona_testbed.cli_options import (
+from persona_testbed.cli.options import (
     ClientOptions,
     ModelOption,
     SeedOption,

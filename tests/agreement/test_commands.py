@@ -11,9 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from persona_testbed.agreement import register
 from persona_testbed.agreement.loo_stage import ATTRIBUTES_MD, BOXPLOT_PNG
 from persona_testbed.agreement.models_stage import MATRIX_PNG, MODELS_HISTOGRAMS_PNG
+from persona_testbed.cli.agreement import register
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm.loopback import LoopbackServer
 

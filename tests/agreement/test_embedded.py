@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from persona_testbed.agreement import LooConfig, register, run_loo_stage
+from persona_testbed.agreement import LooConfig, run_loo_stage
 from persona_testbed.agreement.loo_stage import BOXPLOT_PNG, SUMMARY_JSON
 from persona_testbed.agreement.models_stage import (
     LABELS_PARQUET,
@@ -20,6 +20,7 @@ from persona_testbed.agreement.models_stage import (
     MODELS_HISTOGRAMS_PNG,
     PAIRWISE_PARQUET,
 )
+from persona_testbed.cli.agreement import register
 from persona_testbed.llm import DEFAULT_MODEL, ClientSettings, LLMClient, embedded_model_path
 
 from .helpers import make_run

@@ -10,9 +10,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from persona_testbed.annotate import LABEL_SCHEMA, register
-from persona_testbed.annotate.commands import create_study_command, export_command
+from persona_testbed.annotate import LABEL_SCHEMA
 from persona_testbed.annotate.db import Database
+from persona_testbed.cli.annotate import create_study_command, export_command, register
 from persona_testbed.errors import InputError, PersonaError
 
 from .conftest import write_items_jsonl

@@ -13,9 +13,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from persona_testbed.annotate import commands
 from persona_testbed.annotate.db import Database, display_url
 from persona_testbed.annotate.results import table_bytes, write_table
+from persona_testbed.cli import annotate as commands
 from persona_testbed.cli import main
 from persona_testbed.errors import PersonaError
 
@@ -68,7 +68,7 @@ def test_serve_banner_masks_the_database_password(
     url = "postgresql+psycopg://study:s3cr3t-pw@db.example.org:5432/persona"
     fake = SimpleNamespace(url=url, display=display_url(url), close=lambda: None)
     monkeypatch.setattr(Database, "open", classmethod(lambda cls, db, create=True: fake))
-    monkeypatch.setattr("persona_testbed.annotate.web.create_app", lambda db, **kw: object())
+    monkeypatch.setattr(commands, "create_app", lambda db, **kw: object())
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
     monkeypatch.setattr(commands, "check_port_free", lambda host, port: None)
     assert main(["annotate", "serve", "--db", url, "--port", "8123"]) == 0

@@ -11,8 +11,8 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from persona_testbed.bench.commands import bench, register
-from persona_testbed.cli_options import ClientOptions
+from persona_testbed.cli.bench import bench, register
+from persona_testbed.cli.options import ClientOptions
 from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.llm.loopback import LoopbackServer
 from persona_testbed.run import RunDir

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from persona_testbed.preferences import register
+from persona_testbed.cli.preferences import register
 
 app = typer.Typer()
 

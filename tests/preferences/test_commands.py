@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from persona_testbed.cli.preferences import preferences as preferences_command
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm.loopback import LoopbackServer
-from persona_testbed.preferences.commands import preferences as preferences_command
 from tests.preferences.cli_app import app
 from tests.preferences.helpers import make_run
 

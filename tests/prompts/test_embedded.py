@@ -12,7 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from persona_testbed.prompts import DEFAULT_CONTROVERSY_THRESHOLD, MiniLMEmbedder, register
+from persona_testbed.cli.prompts import register
+from persona_testbed.prompts import DEFAULT_CONTROVERSY_THRESHOLD, MiniLMEmbedder
 from tests.prompts.helpers import PRISM_FIXTURE
 
 pytestmark = pytest.mark.embedded

@@ -9,10 +9,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from persona_testbed.cli.prompts import prompts as prompts_command
+from persona_testbed.cli.prompts import register
 from persona_testbed.errors import ConfigMismatchError, InputError, PersonaError
 from persona_testbed.llm import ChatRequest
-from persona_testbed.prompts import PromptsConfig, register, run_prompts_stage
-from persona_testbed.prompts.commands import prompts as prompts_command
+from persona_testbed.prompts import PromptsConfig, run_prompts_stage
 from persona_testbed.run import RunDir
 from tests.prompts.helpers import (
     FACTUAL,

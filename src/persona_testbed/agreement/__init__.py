@@ -16,7 +16,6 @@ from persona_testbed.agreement.annotator import (
     label_items_with_models,
 )
 from persona_testbed.agreement.bootstrap import Estimate
-from persona_testbed.agreement.commands import register
 from persona_testbed.agreement.compare import AgreementResult, HumanAgreement, compare_annotators
 from persona_testbed.agreement.items import run_items
 from persona_testbed.agreement.labels import (
@@ -74,7 +73,6 @@ __all__ = [
     "pabak",
     "pair_kappas",
     "read_labels",
-    "register",
     "run_items",
     "run_loo_stage",
     "run_models_stage",

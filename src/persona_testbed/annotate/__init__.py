@@ -7,7 +7,6 @@ SQLAlchemy (SQLite by default, PostgreSQL too), ready for Prolific; answers expo
 human-labels schema that `persona agreement` reads.
 """
 
-from persona_testbed.annotate.commands import register
 from persona_testbed.annotate.dashboard import StudyProgress, study_progress
 from persona_testbed.annotate.db import Database
 from persona_testbed.annotate.results import (
@@ -36,7 +35,6 @@ __all__ = [
     "majority_labels",
     "read_items_file",
     "read_run_items",
-    "register",
     "resolve_study",
     "study_progress",
     "write_table",

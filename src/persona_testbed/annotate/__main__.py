@@ -2,7 +2,7 @@
 
 import sys
 
-from persona_testbed.annotate.commands import annotate_app
+from persona_testbed.cli.annotate import annotate_app
 from persona_testbed.errors import PersonaError
 
 try:

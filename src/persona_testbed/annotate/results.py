@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import polars as pl
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from persona_testbed.annotate.db import Database
 from persona_testbed.annotate.models import Answer, Item, Slot, Study, StudyPersona
 from persona_testbed.errors import InputError, PersonaError
+from persona_testbed.run.atomic import write_with_atomic
 
 # Contract 7 (human labels): one row per answered item, answers in canonical order.
 LABEL_SCHEMA: dict[str, type[pl.DataType]] = {
@@ -135,8 +137,6 @@ def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
 
 def write_table(frame: pl.DataFrame, path: Path) -> None:
     """Write CSV or Parquet (by suffix) atomically: no half-written file ever looks complete."""
-    from persona_testbed.run.atomic import write_with_atomic
-
     suffix = path.suffix.lower()
     if suffix == ".csv":
         write_with_atomic(path, neutralise_formulas(frame).write_csv)
@@ -148,8 +148,6 @@ def write_table(frame: pl.DataFrame, path: Path) -> None:
 
 def table_bytes(frame: pl.DataFrame, kind: str) -> bytes:
     """The table as a CSV or Parquet download."""
-    import io
-
     buffer = io.BytesIO()
     if kind == "csv":
         neutralise_formulas(frame).write_csv(buffer)

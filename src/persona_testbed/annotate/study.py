@@ -31,6 +31,7 @@ from persona_testbed.annotate.tokens import (
     new_completion_code,
 )
 from persona_testbed.errors import InputError, PersonaError
+from persona_testbed.run.atomic import write_with_atomic
 
 STUDY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 PROLIFIC_COMPLETE_URL = "https://app.prolific.com/submissions/complete?cc={code}"
@@ -263,8 +264,6 @@ def create_study(database: Database, config: StudyConfig) -> CreatedStudy:
 
 def write_invitations(created: CreatedStudy, path: Path) -> None:
     """The invitation links as CSV (participant_id, persona_id, url), written atomically."""
-    from persona_testbed.run.atomic import write_with_atomic
-
     frame = pl.DataFrame(
         [vars(invitation) for invitation in created.invitations],
         schema={"participant_id": pl.String, "persona_id": pl.String, "url": pl.String},

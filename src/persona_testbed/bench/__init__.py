@@ -6,7 +6,6 @@ needing none), a second judge flags answers that name the persona's attributes. 
 summary attribute drops, accuracy by persona slice and leave-one-attribute-out deltas.
 """
 
-from persona_testbed.bench.commands import register
 from persona_testbed.bench.config import BenchConfig, parse_loo, parse_models
 from persona_testbed.bench.drops import attribute_mentioned, summary_mentions
 from persona_testbed.bench.generate import (
@@ -88,7 +87,6 @@ __all__ = [
     "pass_at_k",
     "plan_bench",
     "prepare_inputs",
-    "register",
     "run_bench_stage",
     "sample_pairs",
     "subtlety_flags",

@@ -6,7 +6,6 @@ LLM consistency judge and open-ended fill, train/test split, and the census comp
 """
 
 from persona_testbed.census.census_compare import CompareResult, run_census_compare
-from persona_testbed.census.commands import register
 from persona_testbed.census.compare import compare, goodness_of_fit, reference_shares
 from persona_testbed.census.decode import decode_persons
 from persona_testbed.census.dictionary import DataDictionary
@@ -76,7 +75,6 @@ __all__ = [
     "read_households",
     "read_persons",
     "reference_shares",
-    "register",
     "run_census_compare",
     "run_personas",
 ]

@@ -48,6 +48,7 @@ from persona_testbed.census.sampling import Sampling, draw
 from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.llm.specs import DEFAULT_MODEL
 from persona_testbed.run import RunDir
+from persona_testbed.run.read import unreadable
 from persona_testbed.seeding import child_rng
 
 if TYPE_CHECKING:
@@ -481,8 +482,6 @@ def find_persona(path: Path, persona_id: str) -> Persona | None:
     """The persona with this id (or, for a number, at this row) in a personas.parquet."""
     if not path.is_file():
         raise InputError(f"{path}: not found (run `persona personas` first)")
-    from persona_testbed.run.read import unreadable
-
     frame = pl.scan_parquet(path)
     try:
         match = frame.filter(pl.col("persona_id") == persona_id).collect()

@@ -12,9 +12,16 @@ from rich.console import Console
 
 from persona_testbed.agreement.bootstrap import RESAMPLES, Estimate
 from persona_testbed.agreement.dpf import DEFAULT_TEMPLATES
-from persona_testbed.agreement.loo_stage import RefineFor
+from persona_testbed.agreement.loo_stage import (
+    ATTRIBUTES_MD,
+    BOXPLOT_PNG,
+    LooConfig,
+    RefineFor,
+    run_loo_stage,
+)
+from persona_testbed.agreement.models_stage import ModelsConfig, run_models_stage
 from persona_testbed.agreement.statistics import UndefinedPolicy
-from persona_testbed.cli_options import (
+from persona_testbed.cli.options import (
     DEFAULT_MODEL_SPEC,
     ClientOptions,
     ForceOption,
@@ -24,6 +31,7 @@ from persona_testbed.cli_options import (
     with_client_options,
 )
 from persona_testbed.errors import PersonaError
+from persona_testbed.run import RunDir
 
 console = Console(soft_wrap=True)
 
@@ -127,13 +135,6 @@ def loo(
     force: ForceOption = False,
 ) -> None:
     """Leave-one-out attribute influence (paper §4.1, Fig. 5)."""
-    from persona_testbed.agreement.loo_stage import (
-        ATTRIBUTES_MD,
-        BOXPLOT_PNG,
-        LooConfig,
-        run_loo_stage,
-    )
-    from persona_testbed.run import RunDir
 
     try:
         config = LooConfig(
@@ -213,8 +214,6 @@ def models(
     force: ForceOption = False,
 ) -> None:
     """Model-vs-model and human-vs-model agreement (paper §4.2, Fig. 6-9)."""
-    from persona_testbed.agreement.models_stage import ModelsConfig, run_models_stage
-    from persona_testbed.run import RunDir
 
     try:
         config = ModelsConfig(

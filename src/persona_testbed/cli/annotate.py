@@ -3,13 +3,19 @@ the library, print a short summary. User errors propagate as PersonaError/InputE
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 
+from persona_testbed.annotate.db import Database
+from persona_testbed.annotate.results import labels, majority_labels, resolve_study, write_table
+from persona_testbed.annotate.study import StudyConfig, create_study, write_invitations
+from persona_testbed.annotate.web import create_app
 from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.run.atomic import prepare_output_file
 
@@ -34,7 +40,6 @@ DbOption = Annotated[
 
 def check_port_free(host: str, port: int) -> None:
     """Fail with one line, before the banner, when `host:port` cannot be bound."""
-    import socket
 
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -105,8 +110,6 @@ def create_study_command(
     ] = None,
 ) -> None:
     """Build a study from a run's personas and preference pairs (or an items file)."""
-    from persona_testbed.annotate.db import Database
-    from persona_testbed.annotate.study import StudyConfig, create_study, write_invitations
 
     try:
         config = StudyConfig(
@@ -176,10 +179,6 @@ def serve_command(
     ] = False,
 ) -> None:
     """Serve the studies in a database (participants and admin dashboard)."""
-    import uvicorn
-
-    from persona_testbed.annotate.db import Database
-    from persona_testbed.annotate.web import create_app
 
     check_port_free(host, port)
     database = Database.open(db, create=False)
@@ -217,13 +216,6 @@ def export_command(
     ] = None,
 ) -> None:
     """Export every answer in the human-labels schema that `persona agreement` reads."""
-    from persona_testbed.annotate.db import Database
-    from persona_testbed.annotate.results import (
-        labels,
-        majority_labels,
-        resolve_study,
-        write_table,
-    )
 
     for target, option in ((out, "--out"), (majority_out, "--majority-out")):
         if target is not None:

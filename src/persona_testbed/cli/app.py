@@ -1,4 +1,5 @@
-"""The `persona` command line. Thin: each command parses options and calls a library function."""
+"""The `persona` app: every command group registered, and the entry point that turns user
+errors into one line. Thin: each command parses options and calls a library function."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from persona_testbed.agreement import commands as agreement_commands
-from persona_testbed.annotate import commands as annotate_commands
-from persona_testbed.bench import commands as bench_commands
-from persona_testbed.census import commands as census_commands
-from persona_testbed.cli_options import (
+from persona_testbed.cli import agreement as agreement_commands
+from persona_testbed.cli import annotate as annotate_commands
+from persona_testbed.cli import bench as bench_commands
+from persona_testbed.cli import census as census_commands
+from persona_testbed.cli import pipeline as pipeline_commands
+from persona_testbed.cli import preferences as preferences_commands
+from persona_testbed.cli import prompts as prompts_commands
+from persona_testbed.cli import report as report_commands
+from persona_testbed.cli.options import (
     DEFAULT_MODEL_SPEC,
     BaseUrlOption,
     CacheOption,
@@ -25,10 +30,7 @@ from persona_testbed.cli_options import (
 )
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, ResponseCache, list_models
-from persona_testbed.pipeline import commands as pipeline_commands
-from persona_testbed.preferences import commands as preferences_commands
-from persona_testbed.prompts import commands as prompts_commands
-from persona_testbed.report import commands as report_commands
+from persona_testbed.llm.batch import run_batch
 
 app = typer.Typer(
     name="persona",
@@ -82,7 +84,6 @@ def complete(
     client_options: ClientOptions = ClientOptions(),
 ) -> None:
     """Run a JSONL file of chat requests (cached, resumable, concurrent)."""
-    from persona_testbed.llm.batch import run_batch
 
     client = LLMClient.from_spec(model, client_options.settings())
     try:

@@ -4,7 +4,7 @@ User errors propagate as PersonaError/InputError (the CLI prints them as one lin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import Annotated, cast
 
 import typer
 from pydantic import ValidationError
@@ -13,8 +13,10 @@ from rich.console import Console
 from persona_testbed.bench.config import BenchConfig, parse_loo, parse_models
 from persona_testbed.bench.methods import ALL_METHODS, parse_methods
 from persona_testbed.bench.pairs import PersonaSplit, PromptSplit, resolve_inputs
+from persona_testbed.bench.plan import PlanStep, plan_bench
 from persona_testbed.bench.report import format_with_ci
-from persona_testbed.cli_options import (
+from persona_testbed.bench.stage import prepare_inputs, run_bench_stage
+from persona_testbed.cli.options import (
     DEFAULT_MODEL_SPEC,
     ClientOptions,
     ForceOption,
@@ -23,9 +25,6 @@ from persona_testbed.cli_options import (
 )
 from persona_testbed.errors import PersonaError
 from persona_testbed.run import RunDir
-
-if TYPE_CHECKING:
-    from persona_testbed.bench.plan import PlanStep
 
 console = Console(soft_wrap=True)
 DEFAULT_METHODS = ",".join(method.value for method in ALL_METHODS)
@@ -113,7 +112,6 @@ def bench(
     client_options: ClientOptions = ClientOptions(),
 ) -> None:
     """PERSONA Bench (paper §5): how well models personalize answers, judged by a critic."""
-    from persona_testbed.bench.stage import prepare_inputs, run_bench_stage
 
     try:
         config = BenchConfig(
@@ -139,8 +137,6 @@ def bench(
         raise _config_error(exc) from None
     settings = client_options.settings()
     if dry_run:
-        from persona_testbed.bench.plan import plan_bench
-
         inputs = prepare_inputs(run, config)
         print_plan(plan_bench(config, inputs, settings.prices), inputs.pairs.height, config)
         return

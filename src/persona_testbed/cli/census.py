@@ -16,11 +16,18 @@ from persona_testbed.census.census_compare import (
     JOINT_PNG,
     TABLE_CSV,
     TABLE_MD,
+    run_census_compare,
 )
 from persona_testbed.census.joints import joint_summary
-from persona_testbed.census.pipeline import NO_RAKE, PERSONAS_PARQUET, PersonaConfig
+from persona_testbed.census.pipeline import (
+    NO_RAKE,
+    PERSONAS_PARQUET,
+    PersonaConfig,
+    find_persona,
+    run_personas,
+)
 from persona_testbed.census.sampling import Sampling
-from persona_testbed.cli_options import (
+from persona_testbed.cli.options import (
     DEFAULT_MODEL_SPEC,
     ClientOptions,
     ForceOption,
@@ -29,6 +36,7 @@ from persona_testbed.cli_options import (
     with_client_options,
 )
 from persona_testbed.errors import InputError, PersonaError
+from persona_testbed.llm import LLMClient
 
 console = Console(soft_wrap=True)
 
@@ -69,7 +77,6 @@ def personas(
     force: ForceOption = False,
 ) -> None:
     """Sample census-grounded personas (paper §3.1) into a run directory."""
-    from persona_testbed.census.pipeline import run_personas
 
     try:
         config = PersonaConfig(
@@ -89,8 +96,6 @@ def personas(
         raise PersonaError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
     client = None
     if config.use_llm:  # a bad spec fails before any output
-        from persona_testbed.llm import LLMClient
-
         client = LLMClient.from_spec(model, client_options.settings())
     try:
         result = run_personas(out, config, client=client, force=force)
@@ -125,7 +130,6 @@ def census_compare(
     force: ForceOption = False,
 ) -> None:
     """Compare persona shares with the weighted census (TVD, chi-square, PNG grid)."""
-    from persona_testbed.census.census_compare import run_census_compare
 
     result = run_census_compare(run, force=force)
     joints = (JOINT_CSV, JOINT_PNG) if result.joints is not None else ()
@@ -156,7 +160,6 @@ def show(
     run: Annotated[Path, typer.Option("--run", help="run directory with personas.parquet")],
 ) -> None:
     """Print a persona's canonical text form (the one used in prompts)."""
-    from persona_testbed.census.pipeline import find_persona
 
     persona = find_persona(run / PERSONAS_PARQUET, persona_id)
     if persona is None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from persona_testbed.cli_options import (
+from persona_testbed.cli.options import (
     DEFAULT_MODEL_SPEC,
     ClientOptions,
     ForceOption,
@@ -24,7 +24,10 @@ from persona_testbed.preferences.stage import (
     PREFERENCES_PARQUET,
     VERIFICATION_MD,
     PreferencesConfig,
+    plan_for_run,
+    run_preferences_stage,
 )
+from persona_testbed.run import RunDir
 
 console = Console(soft_wrap=True)
 
@@ -100,8 +103,6 @@ def preferences(
     force: ForceOption = False,
 ) -> None:
     """Build persona-specific preference pairs by DPF, verify them, export them (§3.2)."""
-    from persona_testbed.preferences.stage import plan_for_run, run_preferences_stage
-    from persona_testbed.run import RunDir
 
     try:
         config = PreferencesConfig(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from persona_testbed.cli_options import (
+from persona_testbed.cli.options import (
     DEFAULT_MODEL_SPEC,
     ClientOptions,
     ForceOption,
@@ -17,6 +17,7 @@ from persona_testbed.cli_options import (
     with_client_options,
 )
 from persona_testbed.errors import PersonaError
+from persona_testbed.llm import LLMClient
 from persona_testbed.prompts.stage import (
     DEFAULT_CONTROVERSY_THRESHOLD,
     PROMPTS_PARQUET,
@@ -24,7 +25,9 @@ from persona_testbed.prompts.stage import (
     TOPICS_PNG,
     PromptsConfig,
     SourceKind,
+    run_prompts_stage,
 )
+from persona_testbed.run import RunDir
 
 console = Console(soft_wrap=True)
 
@@ -92,9 +95,6 @@ def prompts(
     force: ForceOption = False,
 ) -> None:
     """Curate prompts (paper §3.2): filters, controversy classifier, topics, train/held-out."""
-    from persona_testbed.llm import LLMClient
-    from persona_testbed.prompts.stage import run_prompts_stage
-    from persona_testbed.run import RunDir
 
     kind, path = _source(prism, questions, demo)
     try:

@@ -5,7 +5,6 @@ verification, and the Parquet / Hugging Face exports.
 `refine_answers` (with the request builders) is the reusable DPF step for other stages.
 """
 
-from persona_testbed.preferences.commands import register
 from persona_testbed.preferences.dpf import (
     GenerationSettings,
     Refined,
@@ -86,7 +85,6 @@ __all__ = [
     "plan_calls",
     "plan_for_run",
     "refine_answers",
-    "register",
     "revise_answers",
     "run_preferences_stage",
     "save_dataset_dict",

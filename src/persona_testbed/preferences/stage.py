@@ -50,6 +50,7 @@ from persona_testbed.preferences.plan import (
 from persona_testbed.preferences.sampling import SPLITS, PairSizes, assign_prompts
 from persona_testbed.preferences.templates import TemplateSet, load_templates
 from persona_testbed.preferences.verification import verification_markdown, verification_report
+from persona_testbed.prompts.split import train_size
 from persona_testbed.run import RunDir
 
 if TYPE_CHECKING:
@@ -356,8 +357,6 @@ def plan_for_run(
     """The call plan for `config` on this run's personas and prompts; `plan_personas` /
     `plan_prompts` (kept prompts, split 3000:868) override the counts, e.g. for paper scale.
     Missing run files fall back to typical text lengths."""
-    from persona_testbed.prompts.split import train_size
-
     templates = load_templates(config.templates)
     persona_chars, question_chars = float(DEFAULT_PERSONA_CHARS), float(DEFAULT_QUESTION_CHARS)
     n_personas = n_train = n_heldout = 0

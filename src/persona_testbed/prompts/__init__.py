@@ -1,7 +1,6 @@
 """Prompts (paper §3.2, Fig. 3): PRISM / question-file / bundled demo sources, the rule and
 LLM controversy filters, topic clustering with all-MiniLM-L6-v2, and the stratified split."""
 
-from persona_testbed.prompts.commands import register
 from persona_testbed.prompts.controversy import ControversyScore, score_controversy
 from persona_testbed.prompts.embedding import Embedder, MiniLMEmbedder
 from persona_testbed.prompts.filters import DropReason, normalize, rule_drop_reasons
@@ -66,7 +65,6 @@ __all__ = [
     "read_demo",
     "read_prism",
     "read_questions",
-    "register",
     "rule_drop_reasons",
     "run_prompts_stage",
     "score_controversy",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from persona_testbed.bench.judging import (
+from persona_testbed.bench.critics import (
     JudgeItem,
     critic_verdicts,
     parse_verdict,

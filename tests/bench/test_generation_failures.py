@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from persona_testbed.bench import BenchConfig, run_bench_stage
-from persona_testbed.bench.judging import JudgeItem, critic_verdicts
+from persona_testbed.bench.critics import JudgeItem, critic_verdicts
 from persona_testbed.bench.stage import LEADERBOARD_MD, SAMPLES, SUMMARY
 from persona_testbed.bench.templates import TemplateSet
 from persona_testbed.llm import ChatRequest, ClientSettings, LLMClient, ScriptedBackend

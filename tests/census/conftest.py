@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from persona_testbed.census.pipeline import PersonaConfig, Population, load_population
 from persona_testbed.census.resources import BUNDLED_SAMPLE
+from persona_testbed.census.stage import PersonaConfig, Population, load_population
 
 # Real ACS files for development live next to the repository; tests using them skip without.
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"

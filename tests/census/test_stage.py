@@ -19,8 +19,8 @@ from persona_testbed.census import (
     run_personas,
 )
 from persona_testbed.census.categories import AGE_BRACKETS, range_label
-from persona_testbed.census.pipeline import assign_split
 from persona_testbed.census.resources import BUNDLED_DICTIONARY
+from persona_testbed.census.stage import assign_split
 from persona_testbed.errors import PersonaError
 from persona_testbed.run import RunDir
 

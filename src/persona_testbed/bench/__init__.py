@@ -7,16 +7,7 @@ summary attribute drops, accuracy by persona slice and leave-one-attribute-out d
 """
 
 from persona_testbed.bench.config import BenchConfig, parse_loo, parse_models
-from persona_testbed.bench.drops import attribute_mentioned, summary_mentions
-from persona_testbed.bench.generate import (
-    Answer,
-    AnswerJob,
-    GenerationSettings,
-    answer_messages,
-    generate_answers,
-    summary_messages,
-)
-from persona_testbed.bench.judging import (
+from persona_testbed.bench.critics import (
     CriticVerdict,
     JudgeItem,
     SubtletyFlag,
@@ -26,6 +17,15 @@ from persona_testbed.bench.judging import (
     parse_verdict,
     subtlety_flags,
     verdict_from_structured,
+)
+from persona_testbed.bench.drops import attribute_mentioned, summary_mentions
+from persona_testbed.bench.generate import (
+    Answer,
+    AnswerJob,
+    GenerationSettings,
+    answer_messages,
+    generate_answers,
+    summary_messages,
 )
 from persona_testbed.bench.methods import ALL_METHODS, Method, parse_cot, parse_methods
 from persona_testbed.bench.metrics import MethodMetrics, Streams, method_metrics

@@ -45,14 +45,14 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import json_schema
 
 from persona_testbed.bench.config import BenchConfig
-from persona_testbed.bench.generate import AnswerJob, answer_messages, summary_messages
-from persona_testbed.bench.judging import (
+from persona_testbed.bench.critics import (
     CriticVerdict,
     JudgeItem,
     Verdict,
     critic_messages,
     final_verdict,
 )
+from persona_testbed.bench.generate import AnswerJob, answer_messages, summary_messages
 from persona_testbed.bench.methods import Method, parse_cot
 from persona_testbed.bench.stage import prepare_inputs
 from persona_testbed.bench.templates import TemplateSet

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from persona_testbed.bench.config import BenchConfig
+from persona_testbed.bench.critics import JudgeItem, critic_messages, subtlety_messages
 from persona_testbed.bench.generate import AnswerJob, answer_messages, summary_messages
-from persona_testbed.bench.judging import JudgeItem, critic_messages, subtlety_messages
 from persona_testbed.bench.methods import Method
 from persona_testbed.bench.stage import BenchInputs, build_jobs, build_loo_jobs
 from persona_testbed.census.persona import ATTRIBUTES

@@ -12,6 +12,13 @@ import polars as pl
 
 from persona_testbed.bench import plots
 from persona_testbed.bench.config import BenchConfig
+from persona_testbed.bench.critics import (
+    JudgeItem,
+    SubtletyFlag,
+    Verdict,
+    critic_verdicts,
+    subtlety_flags,
+)
 from persona_testbed.bench.drops import summary_mentions
 from persona_testbed.bench.generate import (
     Answer,
@@ -19,13 +26,6 @@ from persona_testbed.bench.generate import (
     GenerationSettings,
     answer_tallies,
     generate_answers,
-)
-from persona_testbed.bench.judging import (
-    JudgeItem,
-    SubtletyFlag,
-    Verdict,
-    critic_verdicts,
-    subtlety_flags,
 )
 from persona_testbed.bench.methods import Method
 from persona_testbed.bench.metrics import (
@@ -43,8 +43,8 @@ from persona_testbed.bench.pairs import (
     resolve_inputs,
     sample_pairs,
 )
-from persona_testbed.bench.report import leaderboard_frame, leaderboard_markdown, markdown_table
 from persona_testbed.bench.slices import DEFAULT_SLICE_ATTRIBUTES, check_filters_match
+from persona_testbed.bench.tables import leaderboard_frame, leaderboard_markdown, markdown_table
 from persona_testbed.bench.templates import TemplateSet
 from persona_testbed.errors import InputError
 from persona_testbed.estimation import RESAMPLES

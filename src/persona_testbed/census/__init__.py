@@ -19,7 +19,16 @@ from persona_testbed.census.persona import (
     PROCEDURAL_ATTRIBUTES,
     Persona,
 )
-from persona_testbed.census.pipeline import (
+from persona_testbed.census.pums import read_households, read_persons
+from persona_testbed.census.raking import (
+    RakeResult,
+    RakeTarget,
+    effective_sample_size,
+    load_target,
+    rake,
+)
+from persona_testbed.census.sampling import Sampling, draw_iid, draw_systematic_pps
+from persona_testbed.census.stage import (
     PersonaBuild,
     PersonaConfig,
     PersonasResult,
@@ -30,15 +39,6 @@ from persona_testbed.census.pipeline import (
     load_population,
     run_personas,
 )
-from persona_testbed.census.pums import read_households, read_persons
-from persona_testbed.census.raking import (
-    RakeResult,
-    RakeTarget,
-    effective_sample_size,
-    load_target,
-    rake,
-)
-from persona_testbed.census.sampling import Sampling, draw_iid, draw_systematic_pps
 
 __all__ = [
     "ATTRIBUTES",

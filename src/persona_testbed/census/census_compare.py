@@ -17,14 +17,14 @@ from persona_testbed.census.compare import (
     to_markdown,
 )
 from persona_testbed.census.joints import compare_joints, joints_markdown
-from persona_testbed.census.pipeline import (
+from persona_testbed.census.plots import plot_comparison, plot_joints
+from persona_testbed.census.stage import (
     BEFORE_PRUNING_PARQUET,
     JOINT_REFERENCE_PARQUET,
     PERSONAS_PARQUET,
     REFERENCE_PARQUET,
     STAGE,
 )
-from persona_testbed.census.plot import plot_comparison, plot_joints
 from persona_testbed.errors import InputError
 from persona_testbed.run import RunDir
 from persona_testbed.run.read import read_parquet

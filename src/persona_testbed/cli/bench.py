@@ -14,8 +14,8 @@ from persona_testbed.bench.config import BenchConfig, parse_loo, parse_models
 from persona_testbed.bench.methods import ALL_METHODS, parse_methods
 from persona_testbed.bench.pairs import PersonaSplit, PromptSplit, resolve_inputs
 from persona_testbed.bench.plan import PlanStep, plan_bench
-from persona_testbed.bench.report import format_with_ci
 from persona_testbed.bench.stage import prepare_inputs, run_bench_stage
+from persona_testbed.bench.tables import format_with_ci
 from persona_testbed.cli.options import (
     DEFAULT_MODEL_SPEC,
     ClientOptions,

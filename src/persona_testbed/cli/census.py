@@ -19,14 +19,14 @@ from persona_testbed.census.census_compare import (
     run_census_compare,
 )
 from persona_testbed.census.joints import joint_summary
-from persona_testbed.census.pipeline import (
+from persona_testbed.census.sampling import Sampling
+from persona_testbed.census.stage import (
     NO_RAKE,
     PERSONAS_PARQUET,
     PersonaConfig,
     find_persona,
     run_personas,
 )
-from persona_testbed.census.sampling import Sampling
 from persona_testbed.cli.options import (
     DEFAULT_MODEL_SPEC,
     ClientOptions,

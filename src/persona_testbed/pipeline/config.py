@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from persona_testbed.agreement import LooConfig, ModelsConfig
 from persona_testbed.bench.config import BenchConfig
-from persona_testbed.census.pipeline import PersonaConfig
+from persona_testbed.census.stage import PersonaConfig
 from persona_testbed.llm import DEFAULT_MODEL, ClientSettings, PriceTable
 from persona_testbed.preferences.stage import PreferencesConfig
 from persona_testbed.prompts.stage import PromptsConfig

@@ -32,8 +32,8 @@ def _zip_or_csv(path: Path) -> None:
 
 
 def _personas_checks(config: RunConfig) -> list[Callable[[], object]]:
-    from persona_testbed.census.pipeline import NO_RAKE, load_dictionary
     from persona_testbed.census.raking import load_target
+    from persona_testbed.census.stage import NO_RAKE, load_dictionary
 
     section = config.personas
     checks: list[Callable[[], object]] = []

@@ -21,7 +21,7 @@ from persona_testbed.preferences.dpf import (
 )
 from persona_testbed.preferences.export import build_dataset_dict, dataset_card, save_dataset_dict
 from persona_testbed.preferences.inputs import PromptPools, load_personas, load_prompt_pools
-from persona_testbed.preferences.judge import Judgment, judge_choice, judge_pairs
+from persona_testbed.preferences.persona_judge import Judgment, judge_choice, judge_pairs
 from persona_testbed.preferences.plan import CallPlan, StepPlan, expected_unique, plan_calls
 from persona_testbed.preferences.sampling import SPLITS, PairSizes, assign_prompts
 from persona_testbed.preferences.stage import (

@@ -40,7 +40,7 @@ from persona_testbed.preferences.inputs import (
     load_personas,
     load_prompt_pools,
 )
-from persona_testbed.preferences.judge import Judgment, judge_pairs
+from persona_testbed.preferences.persona_judge import Judgment, judge_pairs
 from persona_testbed.preferences.plan import (
     DEFAULT_PERSONA_CHARS,
     DEFAULT_QUESTION_CHARS,

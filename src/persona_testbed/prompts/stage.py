@@ -15,7 +15,7 @@ from persona_testbed.errors import InputError
 from persona_testbed.llm.specs import DEFAULT_MODEL
 from persona_testbed.prompts.controversy import score_controversy
 from persona_testbed.prompts.filters import DropReason, rule_drop_reasons, word_count
-from persona_testbed.prompts.plot import plot_topic_distribution
+from persona_testbed.prompts.plots import plot_topic_distribution
 from persona_testbed.prompts.sources import read_demo, read_prism, read_questions
 from persona_testbed.prompts.split import TRAIN_FRACTION, stratified_split
 from persona_testbed.prompts.topics import (

@@ -45,7 +45,6 @@ from persona_testbed.agreement.loo_personas import (
     check_personas,
     choose_attributes,
 )
-from persona_testbed.agreement.plots import loo_boxplot
 from persona_testbed.agreement.questions import file_questions, run_questions, sample_questions
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import LLMClient, ModelUsage
@@ -302,6 +301,9 @@ def run_loo_stage(
         personas, attributes, pairs=config.pairs, seed=config.seed, context_size=config.context_size
     )
     manifest_config = {**config.model_dump(mode="json"), "templates_digest": templates.digest}
+    # Imported here, not at the top: matplotlib loads when a figure is drawn, not on import.
+    from persona_testbed.agreement.plots import loo_boxplot
+
     with run.stage(
         STAGE,
         manifest_config,

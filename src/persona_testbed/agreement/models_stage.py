@@ -25,7 +25,6 @@ from persona_testbed.agreement.items import (
     sample_items,
 )
 from persona_testbed.agreement.labels import HUMAN, MAJORITY_ANNOTATOR, MODEL, read_labels
-from persona_testbed.agreement.plots import kappa_heatmap, kappa_histograms, short_name
 from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.llm import LLMClient
 from persona_testbed.run import RunDir
@@ -108,6 +107,9 @@ def _heatmap(
     title: str,
     intervals: dict[tuple[str, str], tuple[float | None, float | None]],
 ) -> Callable[[Path], None]:
+    # Imported here, not at the top: matplotlib loads when a figure is drawn, not on import.
+    from persona_testbed.agreement.plots import kappa_heatmap
+
     return lambda tmp: kappa_heatmap(
         names, matrix, Path(tmp), models=specs, title=title, intervals=intervals
     )
@@ -116,6 +118,8 @@ def _heatmap(
 def _histograms(
     panels: list[tuple[str, list[float]]], specs: Sequence[str], title: str
 ) -> Callable[[Path], None]:
+    from persona_testbed.agreement.plots import kappa_histograms
+
     return lambda tmp: kappa_histograms(panels, Path(tmp), models=specs, title=title)
 
 
@@ -129,6 +133,8 @@ def _figures(
     agreement: AgreementResult, specs: Sequence[str], humans: bool
 ) -> dict[str, tuple[str, list[str], Any]]:
     """name -> (what it is, models that made it, writer)."""
+    from persona_testbed.agreement.plots import short_name
+
     figures: dict[str, tuple[str, list[str], Any]] = {}
     names = agreement.annotators
     intervals = {

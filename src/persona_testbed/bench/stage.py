@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from persona_testbed.bench import plots
 from persona_testbed.bench.config import BenchConfig
 from persona_testbed.bench.critics import (
     JudgeItem,
@@ -322,6 +321,9 @@ def _run(
     templates, pairs = inputs.templates, inputs.pairs
     judge = clients[config.judge]
     manifest_config = config.manifest_config(templates.digest())
+    # Imported here, not at the top: matplotlib loads when a figure is drawn, not on import.
+    from persona_testbed.bench import plots
+
     with run.stage(
         STAGE,
         manifest_config,

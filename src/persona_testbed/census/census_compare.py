@@ -17,7 +17,6 @@ from persona_testbed.census.compare import (
     to_markdown,
 )
 from persona_testbed.census.joints import compare_joints, joints_markdown
-from persona_testbed.census.plots import plot_comparison, plot_joints
 from persona_testbed.census.stage import (
     BEFORE_PRUNING_PARQUET,
     JOINT_REFERENCE_PARQUET,
@@ -135,6 +134,9 @@ def run_census_compare(run_path: Path, *, force: bool = False) -> CompareResult:
     stats = _summary(table, target, joints)
     if limits:
         stats["target_limits"] = limits
+    # Imported here, not at the top: matplotlib loads when a figure is drawn, not on import.
+    from persona_testbed.census.plots import plot_comparison, plot_joints
+
     with run.stage(
         COMPARE_STAGE,
         {"noise_replicates": NOISE_REPLICATES},

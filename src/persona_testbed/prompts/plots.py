@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a display
+
+import matplotlib.pyplot as plt
 import polars as pl
 
 
 def plot_topic_distribution(kept: pl.DataFrame, path: Path, title: str) -> None:
     """Horizontal bars of kept prompts per topic, stacked train / held-out, largest on top."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     counts = (
         kept.group_by("topic")
         .agg(

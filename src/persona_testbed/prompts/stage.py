@@ -15,7 +15,6 @@ from persona_testbed.errors import InputError
 from persona_testbed.llm.specs import DEFAULT_MODEL
 from persona_testbed.prompts.controversy import score_controversy
 from persona_testbed.prompts.filters import DropReason, rule_drop_reasons, word_count
-from persona_testbed.prompts.plots import plot_topic_distribution
 from persona_testbed.prompts.sources import read_demo, read_prism, read_questions
 from persona_testbed.prompts.split import TRAIN_FRACTION, stratified_split
 from persona_testbed.prompts.topics import (
@@ -302,6 +301,9 @@ def run_prompts_stage(
 
         embedder = MiniLMEmbedder()
     inputs = [config.path] if config.path is not None and config.path.is_file() else []
+    # Imported here, not at the top: matplotlib loads when a figure is drawn, not on import.
+    from persona_testbed.prompts.plots import plot_topic_distribution
+
     with run.stage(
         STAGE, config.manifest_config(embedder.name), seed=config.seed, inputs=inputs, force=force
     ) as stage:

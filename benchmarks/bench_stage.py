@@ -20,20 +20,25 @@ from pathlib import Path
 
 import polars as pl
 
+from persona_testbed import testing
 from persona_testbed.bench import BenchConfig, run_bench_stage
-from persona_testbed.census.persona import ATTRIBUTES
 from persona_testbed.llm import ClientSettings
-from persona_testbed.llm.loopback import LoopbackServer
 from persona_testbed.run import RunDir
+from persona_testbed.testing.loopback import LoopbackServer
 
 
 def write_inputs(run: RunDir, personas: int, prompts: int) -> None:
-    rows = []
-    for i in range(personas):
-        row: dict[str, object] = {name: f"{name} {i % 5}" for name in ATTRIBUTES}
-        row.update({"persona_id": f"p{i}", "split": "test", "age": 20 + i % 60})
-        rows.append(row)
-    pl.DataFrame(rows, infer_schema_length=None).write_parquet(run.file("personas.parquet"))
+    rows = [
+        testing.persona_row(
+            i,
+            "test",
+            {"age": 20 + i % 60},
+            persona_id=f"p{i}",
+            fill=lambda name, index: f"{name} {index % 5}",
+        )
+        for i in range(personas)
+    ]
+    testing.write_personas(run.file("personas.parquet"), rows)
     pl.DataFrame(
         {
             "prompt_id": [f"q{i}" for i in range(prompts)],

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from persona_testbed.llm import ClientSettings, LLMClient, Message
-from persona_testbed.llm.loopback import LoopbackServer
+from persona_testbed.testing.loopback import LoopbackServer
 
 
 def run_batch(

@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from persona_testbed.census.persona import ATTRIBUTES
+from persona_testbed import testing
 from persona_testbed.llm import ClientSettings, LLMClient
-from persona_testbed.llm.loopback import LoopbackServer
 from persona_testbed.preferences import (
     PairSizes,
     PreferencesConfig,
@@ -35,6 +34,7 @@ from persona_testbed.preferences import (
     run_preferences_stage,
 )
 from persona_testbed.run import RunDir
+from persona_testbed.testing.loopback import LoopbackServer
 
 PAPER_PERSONAS = 1586
 PAPER_PROMPTS = 3868
@@ -51,15 +51,12 @@ def write_inputs(run: Path, n_personas: int, rng: np.random.Generator) -> None:
     census persona) and 3,868 kept prompts split 3,000 / 868 over 20 topics."""
     rows = []
     for i in range(n_personas):
-        row: dict[str, object] = {name: sentence(rng, 5) for name in ATTRIBUTES}
+        row = testing.persona_row(
+            i, "train", persona_id=f"p{i:05d}", fill=lambda name, index: sentence(rng, 5)
+        )
         row["age"] = int(rng.integers(18, 90))
-        rows.append({"persona_id": f"p{i:05d}", "split": "train", **row})
-    schema = {name: pl.String for name in ATTRIBUTES} | {
-        "age": pl.Int64,
-        "persona_id": pl.String,
-        "split": pl.String,
-    }
-    pl.DataFrame(rows, schema=schema).write_parquet(run / "personas.parquet")
+        rows.append(row)
+    testing.write_personas(run / "personas.parquet", rows)
     prompts = pl.DataFrame(
         {
             "prompt_id": [f"q{i:05d}" for i in range(PAPER_PROMPTS)],

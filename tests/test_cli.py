@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from persona_testbed.cli import main
-from persona_testbed.llm.loopback import LoopbackServer
+from persona_testbed.testing.loopback import LoopbackServer
 
 
 def test_bad_input_line_is_one_line_error_naming_file_and_row(

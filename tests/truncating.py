@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from persona_testbed.llm import ChatRequest, ChatResult, ScriptedBackend
+from persona_testbed.llm import ChatRequest, ChatResult
+from persona_testbed.testing import ScriptedBackend
 
 
 class TruncatingBackend(ScriptedBackend):

@@ -10,8 +10,8 @@ from typing import Any
 
 import polars as pl
 
-from persona_testbed.census.persona import ATTRIBUTES
-from persona_testbed.llm import ChatRequest, ClientSettings, LLMClient, ScriptedBackend
+from persona_testbed import testing
+from persona_testbed.llm import ChatRequest, LLMClient
 from persona_testbed.run import RunDir
 
 PARTIES = ("Democrat", "Republican", "Independent")
@@ -29,29 +29,19 @@ RARE = (
 
 def fake_persona(index: int) -> dict[str, Any]:
     """A persona with the 33 attribute columns; the rare ones apply to every fourth persona."""
-    row: dict[str, Any] = {name: f"{name} value {index % 3}" for name in ATTRIBUTES}
-    row.update(
-        {
-            "persona_id": f"p{index:03d}",
-            "split": "train" if index % 2 else "test",
-            "age": 20 + (index * 7) % 60,
-            "sex": ("Female", "Male")[index % 2],
-            "political views": PARTIES[index % 3],
-            "religion": RELIGIONS[index % 4],
-            "source_state": "50",
-            "source_serialno": f"2018HU{index:07d}",
-            "source_sporder": 1,
-            "weight": 1.0,
-        }
-    )
-    for name in RARE:
-        if index % 4:
-            row[name] = None
-    return row
+    values: dict[str, Any] = {
+        "age": 20 + (index * 7) % 60,
+        "sex": ("Female", "Male")[index % 2],
+        "political views": PARTIES[index % 3],
+        "religion": RELIGIONS[index % 4],
+    }
+    if index % 4:
+        values.update(dict.fromkeys(RARE))
+    return testing.persona_row(index, "train" if index % 2 else "test", values)
 
 
 def personas_frame(count: int) -> pl.DataFrame:
-    return pl.DataFrame([fake_persona(i) for i in range(count)], infer_schema_length=None)
+    return testing.personas_frame(fake_persona(i) for i in range(count))
 
 
 QUESTIONS = (
@@ -68,16 +58,12 @@ QUESTIONS = (
 
 def prompts_frame(count: int) -> pl.DataFrame:
     rows = [
-        {
-            "prompt_id": f"pr{i:03d}",
-            "text": QUESTIONS[i % len(QUESTIONS)] + ("" if i < len(QUESTIONS) else f" ({i})"),
-            "source": "demo",
-            "source_id": None,
-            "topic": "politics",
-            "split": ("train", "heldout")[i % 2],
-            "kept": True,
-            "drop_reason": None,
-        }
+        testing.prompt_row(
+            i,
+            QUESTIONS[i % len(QUESTIONS)] + ("" if i < len(QUESTIONS) else f" ({i})"),
+            ("train", "heldout")[i % 2],
+            prompt_id=f"pr{i:03d}",
+        )
         for i in range(count)
     ]
     rows.append({**rows[0], "prompt_id": "dropped", "text": "too short", "kept": False})
@@ -179,5 +165,4 @@ def political_views_only(request: ChatRequest) -> bool:
 def scripted_client(
     script: Callable[[ChatRequest], Any], tmp_path: Path, model_id: str = "scripted:a"
 ) -> LLMClient:
-    settings = ClientSettings(cache_path=tmp_path / f"{model_id}.sqlite", show_progress=False)
-    return LLMClient(ScriptedBackend(script, model_id=model_id), settings)
+    return testing.scripted_client(script, tmp_path / f"{model_id}.sqlite", model_id=model_id)

@@ -15,7 +15,7 @@ from persona_testbed.agreement.loo_stage import ATTRIBUTES_MD, BOXPLOT_PNG
 from persona_testbed.agreement.models_stage import MATRIX_PNG, MODELS_HISTOGRAMS_PNG
 from persona_testbed.cli.agreement import register
 from persona_testbed.errors import PersonaError
-from persona_testbed.llm.loopback import LoopbackServer
+from persona_testbed.testing.loopback import LoopbackServer
 
 from .helpers import make_run
 

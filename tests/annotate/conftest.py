@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
+from persona_testbed import testing
 from persona_testbed.annotate import (
     CreatedStudy,
     Database,
@@ -27,39 +28,31 @@ from persona_testbed.annotate import (
     resolve_study,
 )
 from persona_testbed.annotate.models import Study
-from persona_testbed.census.persona import OUTPUT_COLUMNS
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 XSS = "<script>window.__xss=1</script>"
 
 
 def fake_persona_row(index: int) -> dict[str, object]:
-    row: dict[str, object] = {name: None for name in OUTPUT_COLUMNS}
-    row.update(
+    return testing.persona_row(
+        index,
+        "train" if index % 2 == 0 else "test",
         {
-            "persona_id": f"persona-{index:03d}",
-            "split": "train" if index % 2 == 0 else "test",
             "age": 20 + index,
             "sex": "Female" if index % 2 else "Male",
             "occupation category": f"Occupation {index}",
             "religion": "None" if index % 3 else "Catholic",
             "political views": "Independent",
             "defining quirks": f"Collects stamps from country {index}",
-            "source_state": "50",
             "source_serialno": f"S{index}",
-            "source_sporder": 1,
-            "weight": 1.0,
-        }
+        },
+        persona_id=f"persona-{index:03d}",
+        fill=None,
     )
-    return row
 
 
 def write_personas(path: Path, count: int) -> Path:
-    schema: dict[str, type[pl.DataType]] = {name: pl.String for name in OUTPUT_COLUMNS}
-    schema.update({"age": pl.Int64, "source_sporder": pl.Int64, "weight": pl.Float64})
-    frame = pl.DataFrame([fake_persona_row(i) for i in range(count)], schema=schema)
-    frame.write_parquet(path)
-    return path
+    return testing.write_personas(path, (fake_persona_row(i) for i in range(count)))
 
 
 def write_preferences(path: Path, questions_per_persona: list[int]) -> Path:

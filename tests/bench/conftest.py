@@ -9,11 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
 
-from persona_testbed.census.persona import ATTRIBUTES
-from persona_testbed.llm import ChatRequest, ClientSettings, LLMClient, ScriptedBackend
+from persona_testbed import testing
+from persona_testbed.llm import ChatRequest, LLMClient
 from persona_testbed.run import RunDir
 
 SEXES = ("Female", "Male")
@@ -24,11 +23,10 @@ MARK = "[[MARK]]"
 
 def fake_persona(index: int, split: str) -> dict[str, Any]:
     """A persona with every attribute set (deterministic from its index)."""
-    row: dict[str, Any] = {name: f"{name} value {index % 3}" for name in ATTRIBUTES}
-    row.update(
+    return testing.persona_row(
+        index,
+        split,
         {
-            "persona_id": f"p{index:03d}",
-            "split": split,
             "age": 20 + (index * 7) % 60,
             "sex": SEXES[index % 2],
             "race": "White" if index % 3 else "Asian",
@@ -37,40 +35,27 @@ def fake_persona(index: int, split: str) -> dict[str, Any]:
             "ideology": "Moderate",
             "education": "Bachelor's degree",
             "fertility": None,
-            "source_state": "50",
-            "source_serialno": f"2018HU{index:07d}",
-            "source_sporder": 1,
-            "weight": 1.0,
-        }
+        },
     )
-    return row
 
 
 def write_personas(path: Path, n_test: int, n_train: int = 2) -> Path:
     rows = [fake_persona(i, "test") for i in range(n_test)]
     rows += [fake_persona(n_test + i, "train") for i in range(n_train)]
-    pl.DataFrame(rows, infer_schema_length=None).write_parquet(path)
-    return path
+    return testing.write_personas(path, rows)
 
 
 def write_prompts(path: Path, n_heldout: int, n_train: int = 2) -> Path:
-    rows = []
-    for i in range(n_heldout + n_train):
-        rows.append(
-            {
-                "prompt_id": f"q{i:03d}",
-                "text": f"Question number {i}: what should I do about topic {i}?",
-                "source": "demo",
-                "source_id": None,
-                "topic": f"topic {i % 4}",
-                "split": "heldout" if i < n_heldout else "train",
-                "kept": True,
-                "drop_reason": None,
-            }
+    rows = [
+        testing.prompt_row(
+            i,
+            f"Question number {i}: what should I do about topic {i}?",
+            "heldout" if i < n_heldout else "train",
+            topic=f"topic {i % 4}",
         )
-    rows.append({**rows[0], "prompt_id": "dropped", "kept": False, "split": None})
-    pl.DataFrame(rows).write_parquet(path)
-    return path
+        for i in range(n_heldout + n_train)
+    ]
+    return testing.write_prompts(path, [*rows, testing.dropped(rows[0])])
 
 
 @pytest.fixture
@@ -85,10 +70,7 @@ def make_run(tmp_path: Path) -> Callable[..., RunDir]:
 
 
 def scripted_client(script: Callable[[ChatRequest], Any], model_id: str, cache: Path) -> LLMClient:
-    return LLMClient(
-        ScriptedBackend(script, model_id=model_id),
-        ClientSettings(cache_path=cache, show_progress=False, concurrency=4),
-    )
+    return testing.scripted_client(script, cache, model_id=model_id, concurrency=4)
 
 
 def shown_attribute(request: ChatRequest, attribute: str) -> str | None:

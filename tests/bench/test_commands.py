@@ -14,8 +14,8 @@ from typer.testing import CliRunner, Result
 from persona_testbed.cli.bench import bench, register
 from persona_testbed.cli.options import ClientOptions
 from persona_testbed.errors import InputError, PersonaError
-from persona_testbed.llm.loopback import LoopbackServer
 from persona_testbed.run import RunDir
+from persona_testbed.testing.loopback import LoopbackServer
 
 
 def run_bench(run: RunDir, *options: str) -> Result:

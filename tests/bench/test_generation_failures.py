@@ -14,8 +14,9 @@ from persona_testbed.bench import BenchConfig, run_bench_stage
 from persona_testbed.bench.critics import JudgeItem, critic_verdicts
 from persona_testbed.bench.stage import LEADERBOARD_MD, SAMPLES, SUMMARY
 from persona_testbed.bench.templates import TemplateSet
-from persona_testbed.llm import ChatRequest, ClientSettings, LLMClient, ScriptedBackend
+from persona_testbed.llm import ChatRequest, ClientSettings, LLMClient
 from persona_testbed.run import RunDir
+from persona_testbed.testing import ScriptedBackend
 from tests.truncating import TruncatingBackend
 
 from .conftest import (

@@ -19,8 +19,9 @@ from persona_testbed.bench.stage import (
     SUMMARY,
 )
 from persona_testbed.errors import ConfigMismatchError, InputError
-from persona_testbed.llm import ChatRequest, ScriptedBackend
+from persona_testbed.llm import ChatRequest
 from persona_testbed.run import RunDir
+from persona_testbed.testing import ScriptedBackend
 
 from .conftest import MARK, clients_for, draw, marker_judge, scripted_client, shown_attribute
 

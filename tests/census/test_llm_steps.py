@@ -27,8 +27,9 @@ from persona_testbed.census.llm_steps import (
     judge_consistency,
 )
 from persona_testbed.errors import PersonaError
-from persona_testbed.llm import ChatRequest, ClientSettings, LLMClient, ScriptedBackend
+from persona_testbed.llm import ChatRequest, ClientSettings, LLMClient
 from persona_testbed.run import RunDir
+from persona_testbed.testing import ScriptedBackend
 
 
 def _age(request: ChatRequest) -> int:

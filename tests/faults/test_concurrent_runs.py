@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from persona_testbed.llm.loopback import LoopbackServer
+from persona_testbed.testing.loopback import LoopbackServer
 
 
 def cached_calls(cache: Path) -> int:

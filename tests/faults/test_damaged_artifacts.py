@@ -51,7 +51,7 @@ class _FullDisk:
 def test_a_cache_on_a_full_disk_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from persona_testbed.llm.loopback import LoopbackServer
+    from persona_testbed.testing.loopback import LoopbackServer
 
     connect = sqlite3.connect
     monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: _FullDisk(connect(*a, **k)))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from persona_testbed.llm import ChatRequest, ChatResult, ScriptedBackend
+from persona_testbed.llm import ChatRequest, ChatResult
+from persona_testbed.testing import ScriptedBackend
 
 
 def echo(request: ChatRequest) -> str:

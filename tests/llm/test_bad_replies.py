@@ -15,7 +15,7 @@ import pytest
 from persona_testbed.cli import main
 from persona_testbed.llm import ChatResult, ClientSettings, LLMCallError, LLMClient, Message
 from persona_testbed.llm.cache import ResponseCache
-from persona_testbed.llm.loopback import LoopbackServer
+from persona_testbed.testing.loopback import LoopbackServer
 
 BAD_KINDS = ["nan_logprob", "positive_logprob", "negative_usage", "oversized"]
 

@@ -16,8 +16,8 @@ from persona_testbed.llm import (
     Message,
     OrderedChoice,
     PriceTable,
-    ScriptedBackend,
 )
+from persona_testbed.testing import ScriptedBackend
 from tests.llm.fakes import ConcurrencyProbe, echo
 
 

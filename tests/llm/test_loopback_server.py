@@ -16,7 +16,7 @@ import httpx
 import pytest
 from pydantic import BaseModel, Field
 
-from persona_testbed.llm.loopback import LoopbackServer, schema_example
+from persona_testbed.testing.loopback import LoopbackServer, schema_example
 
 _JSON = "application/json"
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from persona_testbed.llm import ClientSettings, LLMCallError, LLMClient, Message
-from persona_testbed.llm.loopback import LoopbackServer
+from persona_testbed.testing.loopback import LoopbackServer
 
 
 @pytest.fixture(scope="module")

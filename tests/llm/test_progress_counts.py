@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from persona_testbed.llm import ClientSettings, LLMClient, Message, ScriptedBackend
+from persona_testbed.llm import ClientSettings, LLMClient, Message
 from persona_testbed.llm.progress import BatchProgress
+from persona_testbed.testing import ScriptedBackend
 
 from .fakes import echo
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from persona_testbed.llm import ClientSettings, LLMClient, Message, ScriptedBackend, parse_reply
+from persona_testbed.llm import ClientSettings, LLMClient, Message, parse_reply
+from persona_testbed.testing import ScriptedBackend
 
 
 class Verdict(BaseModel):

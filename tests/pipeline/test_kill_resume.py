@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from persona_testbed.llm.loopback import LoopbackServer
+from persona_testbed.testing.loopback import LoopbackServer
 
 N_PERSONAS = 24
 

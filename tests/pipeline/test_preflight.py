@@ -10,8 +10,8 @@ import pytest
 
 from persona_testbed.cli import main
 from persona_testbed.errors import InputError
-from persona_testbed.llm.loopback import LoopbackServer
 from persona_testbed.pipeline import RunConfig, load_yaml_model
+from persona_testbed.testing.loopback import LoopbackServer
 
 REPO = Path(__file__).resolve().parents[2]
 

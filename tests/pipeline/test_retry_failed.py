@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from persona_testbed.cli import main
-from persona_testbed.llm.loopback import LoopbackServer
+from persona_testbed.testing.loopback import LoopbackServer
 from tests.preferences.helpers import make_run
 
 BAD_PROMPT = "situation number 1 "  # the server's first replies for this question are empty

@@ -1,7 +1,7 @@
 """A minimal OpenAI-compatible chat server on 127.0.0.1 whose replies come from a Python
 function: the plumbing of the planted-behaviour servers (bench_server.py, judge_server.py).
 
-The loopback server's rules (`persona_testbed.llm.loopback`) match substrings of the last user
+The loopback server's rules (`persona_testbed.testing.loopback`) match substrings of the last user
 message with fixed replies; a planted behaviour needs the persona card (system message), the
 sample seed and a seeded coin per request, so these servers compute each reply instead.
 """

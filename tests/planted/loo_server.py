@@ -13,7 +13,7 @@ The choice is read position-aware from the prompt (where the refined answer is l
 answered with first-token log-probabilities, 0.85 on the preferred letter. The DPF steps
 (base answer, critique, revision) get fixed texts in the formats the pipeline parses.
 
-The loopback server's rules (`persona_testbed.llm.loopback`) match the last user message only,
+The loopback server's rules (`persona_testbed.testing.loopback`) match the last user message only,
 and the persona card is in the system message, so they cannot express this behaviour.
 """
 

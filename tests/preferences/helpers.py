@@ -5,53 +5,39 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 
-from persona_testbed.census.persona import ATTRIBUTES
-from persona_testbed.llm import ChatRequest, ClientSettings, LLMClient, ScriptedBackend
+from persona_testbed import testing
+from persona_testbed.llm import ChatRequest, LLMClient
 from persona_testbed.run import RunDir
+from persona_testbed.testing import ScriptedBackend
 
 VIEWS = ("Democrat", "Republican", "Independent")
 RELIGIONS = ("Catholic", "Protestant", "None", "Jewish")
 
 
 def write_personas(run: Path, n: int) -> Path:
-    rows = []
-    for i in range(n):
-        row: dict[str, object] = dict.fromkeys(ATTRIBUTES)
-        row.update(
+    rows = [
+        testing.persona_row(
+            i,
+            "train" if i % 3 else "test",
             {
                 "age": 20 + (7 * i) % 60,
                 "sex": "Female" if i % 2 else "Male",
                 "occupation category": "Teacher" if i % 3 else "Farmer",
                 "political views": VIEWS[i % len(VIEWS)],
                 "religion": RELIGIONS[i % len(RELIGIONS)],
-            }
-        )
-        rows.append(
-            {
-                "persona_id": f"p{i:04d}",
-                "split": "train" if i % 3 else "test",
-                **row,
                 "source_state": "CA",
                 "source_serialno": str(1000 + i),
-                "source_sporder": 1,
-                "weight": 1.0,
-            }
+            },
+            persona_id=f"p{i:04d}",
+            fill=None,
         )
-    schema = {name: pl.String for name in ATTRIBUTES} | {
-        "age": pl.Int64,
-        "persona_id": pl.String,
-        "split": pl.String,
-        "source_state": pl.String,
-        "source_serialno": pl.String,
-        "source_sporder": pl.Int64,
-        "weight": pl.Float64,
-    }
-    path = run / "personas.parquet"
-    pl.DataFrame(rows, schema=schema).write_parquet(path)
-    return path
+        for i in range(n)
+    ]
+    return testing.write_personas(run / "personas.parquet", rows)
 
 
 def write_prompts(run: Path, n_train: int, n_heldout: int, n_dropped: int = 2) -> Path:
@@ -107,6 +93,5 @@ def dpf_script(request: ChatRequest) -> str | tuple[str, dict[str, float]]:
 def scripted_client(
     tmp_path: Path, script=dpf_script, model_id: str = "scripted:dpf"
 ) -> tuple[LLMClient, ScriptedBackend]:
-    backend = ScriptedBackend(script, model_id=model_id)
-    settings = ClientSettings(cache_path=tmp_path / "cache.sqlite", show_progress=False)
-    return LLMClient(backend, settings), backend
+    client = testing.scripted_client(script, tmp_path / "cache.sqlite", model_id=model_id)
+    return client, cast(ScriptedBackend, client.backend)

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from persona_testbed.cli.preferences import preferences as preferences_command
 from persona_testbed.errors import PersonaError
-from persona_testbed.llm.loopback import LoopbackServer
+from persona_testbed.testing.loopback import LoopbackServer
 from tests.preferences.cli_app import app
 from tests.preferences.helpers import make_run
 

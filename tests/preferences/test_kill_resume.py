@@ -14,8 +14,8 @@ from pathlib import Path
 import polars as pl
 
 from persona_testbed.llm import ClientSettings, LLMClient
-from persona_testbed.llm.loopback import LoopbackServer
 from persona_testbed.preferences import PreferencesConfig, run_preferences_stage
+from persona_testbed.testing.loopback import LoopbackServer
 from tests.conftest import REPO_ROOT
 from tests.preferences.helpers import make_run
 

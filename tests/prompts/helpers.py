@@ -6,10 +6,13 @@ import hashlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
-from persona_testbed.llm import ChatRequest, ClientSettings, LLMClient, ScriptedBackend
+from persona_testbed import testing
+from persona_testbed.llm import ChatRequest, LLMClient
+from persona_testbed.testing import ScriptedBackend
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PRISM_FIXTURE = FIXTURES / "prism_conversations.jsonl"
@@ -30,9 +33,10 @@ def controversy_script(request: ChatRequest) -> tuple[str, dict[str, float]]:
 
 
 def scripted_client(tmp_path: Path, script=controversy_script) -> tuple[LLMClient, ScriptedBackend]:
-    backend = ScriptedBackend(script, model_id="scripted:controversy")
-    settings = ClientSettings(cache_path=tmp_path / "cache.sqlite", show_progress=False)
-    return LLMClient(backend, settings), backend
+    client = testing.scripted_client(
+        script, tmp_path / "cache.sqlite", model_id="scripted:controversy"
+    )
+    return client, cast(ScriptedBackend, client.backend)
 
 
 class HashingEmbedder:

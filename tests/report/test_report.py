@@ -13,9 +13,9 @@ import pytest
 
 from persona_testbed.cli import main
 from persona_testbed.llm import DEFAULT_MODEL, ModelUsage, parse_spec
-from persona_testbed.llm.loopback import LoopbackServer
 from persona_testbed.report import write_report
 from persona_testbed.run import RunDir
+from persona_testbed.testing.loopback import LoopbackServer
 from tests.chromium import CHROMIUM, needs_chromium
 
 if CHROMIUM.exists():

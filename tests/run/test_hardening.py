@@ -107,7 +107,7 @@ def test_manifest_json_is_strict_json(tmp_path: Path) -> None:
 def test_complete_output_that_is_a_directory_fails_before_any_call(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from persona_testbed.llm.loopback import LoopbackServer
+    from persona_testbed.testing.loopback import LoopbackServer
 
     requests = tmp_path / "requests.jsonl"
     requests.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
@@ -122,7 +122,7 @@ def test_complete_output_that_is_a_directory_fails_before_any_call(
 def test_a_failed_prompts_run_leaves_no_manifest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from persona_testbed.llm.loopback import LoopbackServer
+    from persona_testbed.testing.loopback import LoopbackServer
 
     out = tmp_path / "run"
     with LoopbackServer() as server:

@@ -8,7 +8,6 @@ from persona_testbed.llm.backends import (
     LlamaCppBackend,
     LLMCallError,
     OpenAIBackend,
-    ScriptedBackend,
 )
 from persona_testbed.llm.cache import CacheStats, ResponseCache, default_cache_path
 from persona_testbed.llm.choice import OrderedChoice, label_probabilities
@@ -55,7 +54,6 @@ __all__ = [
     "Price",
     "PriceTable",
     "ResponseCache",
-    "ScriptedBackend",
     "Structured",
     "TokenLogprob",
     "default_cache_path",

@@ -7,7 +7,7 @@ with ``Retry-After``, slow replies, dropped connections, malformed bodies) and t
 requests it received. All state lives in the server process, so a test's view of it stays
 authoritative even when the client under test runs in another process that gets killed.
 
-Run it as ``python -m persona_testbed.llm.loopback --port 0 --latency 0.1``; it prints one line
+Run it as ``python -m persona_testbed.testing.loopback --port 0 --latency 0.1``; it prints one line
 ``LISTENING http://127.0.0.1:PORT/v1``. :class:`LoopbackServer` does that from a test.
 """
 
@@ -556,7 +556,7 @@ async def serve(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m persona_testbed.llm.loopback",
+        prog="python -m persona_testbed.testing.loopback",
         description="Loopback OpenAI-compatible chat server with fault injection.",
     )
     parser.add_argument("--host", default="127.0.0.1")
@@ -574,7 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _src_root() -> str:
-    # .../src/persona_testbed/llm/loopback.py -> .../src, so the child imports this very copy
+    # .../src/persona_testbed/testing/loopback.py -> .../src, so the child imports this very copy
     # of the package even when it is not installed into the interpreter.
     return str(Path(__file__).resolve().parents[2])
 
@@ -638,7 +638,7 @@ class LoopbackServer:
         cmd = [
             sys.executable,
             "-m",
-            "persona_testbed.llm.loopback",
+            "persona_testbed.testing.loopback",
             "--host",
             self.host,
             "--port",

@@ -1,11 +1,15 @@
-"""A scripted fake model for tests: answers come from a Python function, calls are counted."""
+"""A scripted fake model for tests: answers come from a Python function, calls are counted;
+`scripted_client` wraps one in an LLMClient with its own cache and no progress bar."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 from collections.abc import Callable
+from pathlib import Path
 
+from persona_testbed.llm.client import LLMClient
+from persona_testbed.llm.settings import ClientSettings
 from persona_testbed.llm.types import ChatRequest, ChatResult, TokenLogprob
 
 # A script answers a request with text, or with (text, first-token probabilities).
@@ -55,3 +59,11 @@ class ScriptedBackend:
 
     async def aclose(self) -> None:
         return None
+
+
+def scripted_client(
+    script: Script, cache: Path, *, model_id: str = "scripted:fake", concurrency: int = 8
+) -> LLMClient:
+    """An LLMClient over a ScriptedBackend (`client.backend`), caching in `cache`."""
+    settings = ClientSettings(cache_path=cache, show_progress=False, concurrency=concurrency)
+    return LLMClient(ScriptedBackend(script, model_id=model_id), settings)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from persona_testbed.annotate.models import SCHEMA_VERSION, Base, Meta
@@ -176,9 +176,3 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def describe_error(exc: SQLAlchemyError) -> str:
-    """First line of a database error, for a one-line message."""
-    origin = getattr(exc, "orig", None)
-    return str(origin if origin is not None else exc).splitlines()[0]

@@ -37,7 +37,6 @@ from persona_testbed.census.persona import CENSUS_ATTRIBUTES
 from persona_testbed.census.raking import RakeTarget
 
 NOT_APPLICABLE = "Not applicable"
-REFERENCE_COLUMNS = ("attribute", "reference", "universe_min_age", "category", "share")
 TARGET_ATTRIBUTES = {
     "age_bracket": "age",
     "sex": "sex",

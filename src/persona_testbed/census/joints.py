@@ -24,19 +24,6 @@ from persona_testbed.census.compare import (
 )
 
 SEPARATOR = " x "
-JOINT_RESULT_COLUMNS = (
-    "table",
-    "reference",
-    "cells",
-    "n",
-    "tvd",
-    "iid_noise_tvd_mean",
-    "iid_noise_tvd_p95",
-    "above_iid_p95",
-    "n_before_pruning",
-    "tvd_before_pruning",
-    "iid_noise_tvd_mean_before_pruning",
-)
 
 
 def table_name(first: str, second: str) -> str:

@@ -110,16 +110,6 @@ PROCEDURAL_ATTRIBUTES: tuple[str, ...] = (
     "religion",
 )
 
-# Open-ended attributes the LLM fill may rewrite (the job description always, the
-# psychodemographic categories when chosen for the persona).
-LLM_FILL_ATTRIBUTES: tuple[str, ...] = (
-    "detailed job description",
-    "defining quirks",
-    "mannerisms",
-    "personal time",
-    "lifestyle",
-)
-
 # Columns of personas.parquet besides the 33 attributes.
 ID_COLUMNS: tuple[str, ...] = ("persona_id", "split")
 SOURCE_COLUMNS: tuple[str, ...] = ("source_state", "source_serialno", "source_sporder", "weight")

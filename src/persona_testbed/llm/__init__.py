@@ -32,7 +32,7 @@ from persona_testbed.llm.types import (
     Structured,
     TokenLogprob,
 )
-from persona_testbed.llm.usage import ModelUsage, merge_usage, usage_since
+from persona_testbed.llm.usage import ModelUsage, merge_usage
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -66,5 +66,4 @@ __all__ = [
     "merge_usage",
     "parse_reply",
     "parse_spec",
-    "usage_since",
 ]

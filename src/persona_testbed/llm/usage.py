@@ -26,22 +26,6 @@ class ModelUsage(BaseModel):
         )
 
 
-def usage_since(now: dict[str, ModelUsage], before: dict[str, ModelUsage]) -> dict[str, ModelUsage]:
-    """What was used between two snapshots of `LLMClient.usage` (for per-stage accounting)."""
-    delta: dict[str, ModelUsage] = {}
-    for model, usage in now.items():
-        earlier = before.get(model, ModelUsage())
-        delta[model] = ModelUsage(
-            calls=usage.calls - earlier.calls,
-            cache_hits=usage.cache_hits - earlier.cache_hits,
-            prompt_tokens=usage.prompt_tokens - earlier.prompt_tokens,
-            completion_tokens=usage.completion_tokens - earlier.completion_tokens,
-            cost_usd=usage.cost_usd - earlier.cost_usd,
-            parse_failures=usage.parse_failures - earlier.parse_failures,
-        )
-    return delta
-
-
 def merge_usage(*tables: dict[str, ModelUsage]) -> dict[str, ModelUsage]:
     merged: dict[str, ModelUsage] = {}
     for table in tables:

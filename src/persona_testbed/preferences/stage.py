@@ -61,7 +61,6 @@ PREFERENCES_PARQUET = "preferences.parquet"
 HF_DIR = "preferences_hf"
 VERIFICATION_JSON = "preferences/verification.json"
 VERIFICATION_MD = "preferences/verification.md"
-PLAN_JSON = "preferences/plan.json"
 
 
 class PreferencesConfig(BaseModel):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from persona_testbed.cli import main
+from persona_testbed.cli.app import main
 from persona_testbed.testing.loopback import LoopbackServer
 
 

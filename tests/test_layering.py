@@ -53,4 +53,15 @@ def test_library_packages_load_neither_the_cli_nor_matplotlib() -> None:
 
 def test_the_cli_does_load_typer() -> None:
     # The check above can fail: importing the command line shows up in sys.modules.
-    assert loaded_after_import(("persona_testbed.cli",))[:2] == ["typer", "persona_testbed.cli"]
+    assert loaded_after_import(("persona_testbed.cli.app",)) == ["typer", "persona_testbed.cli"]
+
+
+def test_the_console_script_entry_runs_the_whole_app() -> None:
+    # pyproject's `persona = "persona_testbed.cli:entry"`, as the installed script calls it.
+    script = "import sys; from persona_testbed.cli import entry; sys.argv = ['persona']; entry()"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300
+    )
+    listed = done.stdout + done.stderr
+    for command in ("personas", "prompts", "preferences", "annotate", "run", "bench", "report"):
+        assert f" {command} " in listed

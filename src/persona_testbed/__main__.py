@@ -1,5 +1,5 @@
 """`python -m persona_testbed` is the `persona` command."""
 
-from persona_testbed.cli import entry
+from persona_testbed.cli.app import entry
 
 entry()

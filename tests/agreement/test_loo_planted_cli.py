@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from persona_testbed.agreement.loo_stage import ATTRIBUTES_PARQUET, SUMMARY_JSON
-from persona_testbed.cli import app
+from persona_testbed.cli.app import app
 from tests.planted.loo_server import PLANTED_ATTRIBUTE, PREFERRED, SILENT_MARKER, PlantedLooServer
 
 from .helpers import make_run

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from persona_testbed.annotate.db import Database, display_url
 from persona_testbed.annotate.results import table_bytes, write_table
 from persona_testbed.cli import annotate as commands
-from persona_testbed.cli import main
+from persona_testbed.cli.app import main
 from persona_testbed.errors import PersonaError
 
 from .conftest import write_items_jsonl

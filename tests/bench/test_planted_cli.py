@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 from typer.testing import CliRunner
 
-from persona_testbed.cli import app
+from persona_testbed.cli.app import app
 from persona_testbed.run import RunDir
 from tests.planted.bench_server import PERSONALIZE_RATE, PLANTED_VALUE, planted_bench_server
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from persona_testbed.cli import main
+from persona_testbed.cli.app import main
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from persona_testbed.cli import main
+from persona_testbed.cli.app import main
 from persona_testbed.llm import ChatResult, ClientSettings, LLMCallError, LLMClient, Message
 from persona_testbed.llm.cache import ResponseCache
 from persona_testbed.testing.loopback import LoopbackServer

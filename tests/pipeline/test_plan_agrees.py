@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from persona_testbed.cli import main
+from persona_testbed.cli.app import main
 from persona_testbed.llm import PriceTable
 from persona_testbed.pipeline import RunConfig
 from persona_testbed.pipeline.plan import PAPER_KEPT_PROMPTS, plan_run

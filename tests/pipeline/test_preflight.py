@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from persona_testbed.cli import main
+from persona_testbed.cli.app import main
 from persona_testbed.errors import InputError
 from persona_testbed.pipeline import RunConfig, load_yaml_model
 from persona_testbed.testing.loopback import LoopbackServer

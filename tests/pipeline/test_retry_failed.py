@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from persona_testbed.cli import main
+from persona_testbed.cli.app import main
 from persona_testbed.testing.loopback import LoopbackServer
 from tests.preferences.helpers import make_run
 

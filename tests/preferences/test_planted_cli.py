@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 from typer.testing import CliRunner
 
-from persona_testbed.cli import app
+from persona_testbed.cli.app import app
 from tests.planted.judge_server import PREFER_RATE, planted_judge_server
 from tests.preferences.helpers import make_run
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from persona_testbed.cli import main
+from persona_testbed.cli.app import main
 from persona_testbed.llm import DEFAULT_MODEL, ModelUsage, parse_spec
 from persona_testbed.report import write_report
 from persona_testbed.run import RunDir

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from persona_testbed.cli import main
+from persona_testbed.cli.app import main
 from persona_testbed.run import RunDir, write_json_atomic
 from persona_testbed.run.lock import RunDirBusyError, run_dir_lock
 

@@ -2,9 +2,15 @@
 
 One module per command group (`census`, `prompts`, `preferences`, `annotate`, `pipeline`,
 `bench`, `agreement`, `report`), each with a `register(app)`; `options` holds the options they
-share; `app` assembles them. Library packages never import from here (ruff TID251 enforces it).
+share; `app` assembles them into `persona` (`app`, `main`, `entry`). Library packages never
+import from here (ruff's TID251 enforces it).
 """
 
-from persona_testbed.cli.app import app, entry, main
 
-__all__ = ["app", "entry", "main"]
+def entry() -> None:
+    """The `persona` console script (pyproject: `persona_testbed.cli:entry`)."""
+    # Imported when called: `persona_testbed.cli.annotate` (python -m persona_testbed.annotate)
+    # and `persona_testbed.cli.options` load without every other command group.
+    from persona_testbed.cli.app import entry as run
+
+    run()

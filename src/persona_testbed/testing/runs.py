@@ -60,10 +60,11 @@ def persona_row(
 
 def personas_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     """Persona rows as personas.parquet holds them (PERSONA_SCHEMA column types)."""
-    rows = list(rows)
-    columns = list(dict.fromkeys(name for row in rows for name in row))
-    schema = {name: PERSONA_SCHEMA.get(name, pl.String) for name in columns}
-    return pl.DataFrame(rows, schema=schema)
+    table = [dict(row) for row in rows]
+    columns = dict.fromkeys(name for row in table for name in row)
+    return pl.DataFrame(
+        table, schema={name: PERSONA_SCHEMA.get(name, pl.String) for name in columns}
+    )
 
 
 def write_personas(path: Path, rows: Iterable[Mapping[str, Any]]) -> Path:

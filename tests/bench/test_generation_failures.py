@@ -16,8 +16,7 @@ from persona_testbed.bench.stage import LEADERBOARD_MD, SAMPLES, SUMMARY
 from persona_testbed.bench.templates import TemplateSet
 from persona_testbed.llm import ChatRequest, ClientSettings, LLMClient
 from persona_testbed.run import RunDir
-from persona_testbed.testing import ScriptedBackend
-from tests.truncating import TruncatingBackend
+from persona_testbed.testing import ScriptedBackend, TruncatingBackend
 
 from .conftest import (
     MARK,

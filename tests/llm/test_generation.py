@@ -7,7 +7,7 @@ from pathlib import Path
 
 from persona_testbed.llm import ChatRequest, ClientSettings, LLMCallError, LLMClient, Message
 from persona_testbed.llm.generation import failure_tally, generate_checked, stage_failures
-from tests.truncating import TruncatingBackend
+from persona_testbed.testing import TruncatingBackend
 
 
 def _request(client: LLMClient, prompt: str, max_tokens: int = 10) -> ChatRequest:

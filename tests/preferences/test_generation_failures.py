@@ -16,8 +16,8 @@ from persona_testbed.preferences import (
     load_templates,
     run_preferences_stage,
 )
+from persona_testbed.testing import TruncatingBackend
 from tests.preferences.helpers import dpf_script, make_run
-from tests.truncating import TruncatingBackend
 
 ENDLESS = " ".join(["word"] * 1200)  # past the base budget (256) and its retry (512)
 LONG_PROMPT = "situation number 1 "  # this prompt's base answer never fits

@@ -13,12 +13,14 @@ from persona_testbed.testing.runs import (
     write_prompts,
 )
 from persona_testbed.testing.scripted import Script, ScriptedBackend, ScriptReply, scripted_client
+from persona_testbed.testing.truncating import TruncatingBackend
 
 __all__ = [
     "PERSONA_SCHEMA",
     "Script",
     "ScriptReply",
     "ScriptedBackend",
+    "TruncatingBackend",
     "dropped",
     "persona_row",
     "personas_frame",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from persona_testbed.llm import ChatRequest, ChatResult
-from persona_testbed.testing import ScriptedBackend
+from persona_testbed.testing.scripted import ScriptedBackend
 
 
 class TruncatingBackend(ScriptedBackend):

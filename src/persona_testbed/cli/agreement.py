@@ -135,7 +135,6 @@ def loo(
     force: ForceOption = False,
 ) -> None:
     """Leave-one-out attribute influence (paper §4.1, Fig. 5)."""
-
     try:
         config = LooConfig(
             attributes=attribute or None,
@@ -214,7 +213,6 @@ def models(
     force: ForceOption = False,
 ) -> None:
     """Model-vs-model and human-vs-model agreement (paper §4.2, Fig. 6-9)."""
-
     try:
         config = ModelsConfig(
             annotators=_specs(annotators),

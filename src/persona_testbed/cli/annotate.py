@@ -40,7 +40,6 @@ DbOption = Annotated[
 
 def check_port_free(host: str, port: int) -> None:
     """Fail with one line, before the banner, when `host:port` cannot be bound."""
-
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -110,7 +109,6 @@ def create_study_command(
     ] = None,
 ) -> None:
     """Build a study from a run's personas and preference pairs (or an items file)."""
-
     try:
         config = StudyConfig(
             run=run,
@@ -179,7 +177,6 @@ def serve_command(
     ] = False,
 ) -> None:
     """Serve the studies in a database (participants and admin dashboard)."""
-
     check_port_free(host, port)
     database = Database.open(db, create=False)
     app = create_app(database, max_body_bytes=max_body_kb * 1024)
@@ -216,7 +213,6 @@ def export_command(
     ] = None,
 ) -> None:
     """Export every answer in the human-labels schema that `persona agreement` reads."""
-
     for target, option in ((out, "--out"), (majority_out, "--majority-out")):
         if target is not None:
             prepare_output_file(target, option)

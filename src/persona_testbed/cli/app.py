@@ -84,7 +84,6 @@ def complete(
     client_options: ClientOptions = ClientOptions(),
 ) -> None:
     """Run a JSONL file of chat requests (cached, resumable, concurrent)."""
-
     client = LLMClient.from_spec(model, client_options.settings())
     try:
         count = run_batch(client, input, output)

@@ -112,7 +112,6 @@ def bench(
     client_options: ClientOptions = ClientOptions(),
 ) -> None:
     """PERSONA Bench (paper §5): how well models personalize answers, judged by a critic."""
-
     try:
         config = BenchConfig(
             models=parse_models(model),

@@ -77,7 +77,6 @@ def personas(
     force: ForceOption = False,
 ) -> None:
     """Sample census-grounded personas (paper §3.1) into a run directory."""
-
     try:
         config = PersonaConfig(
             n=n,
@@ -130,7 +129,6 @@ def census_compare(
     force: ForceOption = False,
 ) -> None:
     """Compare persona shares with the weighted census (TVD, chi-square, PNG grid)."""
-
     result = run_census_compare(run, force=force)
     joints = (JOINT_CSV, JOINT_PNG) if result.joints is not None else ()
     names = (TABLE_CSV, TABLE_MD, FIGURE_PNG, *joints)
@@ -160,7 +158,6 @@ def show(
     run: Annotated[Path, typer.Option("--run", help="run directory with personas.parquet")],
 ) -> None:
     """Print a persona's canonical text form (the one used in prompts)."""
-
     persona = find_persona(run / PERSONAS_PARQUET, persona_id)
     if persona is None:
         raise InputError(f"{run / PERSONAS_PARQUET}: no persona '{persona_id}'")

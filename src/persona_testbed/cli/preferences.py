@@ -103,7 +103,6 @@ def preferences(
     force: ForceOption = False,
 ) -> None:
     """Build persona-specific preference pairs by DPF, verify them, export them (§3.2)."""
-
     try:
         config = PreferencesConfig(
             per_persona_train=per_persona_train,

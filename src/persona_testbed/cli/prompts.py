@@ -95,7 +95,6 @@ def prompts(
     force: ForceOption = False,
 ) -> None:
     """Curate prompts (paper §3.2): filters, controversy classifier, topics, train/held-out."""
-
     kind, path = _source(prism, questions, demo)
     try:
         config = PromptsConfig(

@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from persona_testbed.bench import BenchConfig, run_bench_stage
-from persona_testbed.census.persona import ATTRIBUTES
+from persona_testbed.contracts import ATTRIBUTES
 from persona_testbed.llm import ClientSettings
 from persona_testbed.llm.loopback import LoopbackServer
 from persona_testbed.run import RunDir

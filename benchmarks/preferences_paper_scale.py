@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from persona_testbed.census.persona import ATTRIBUTES
+from persona_testbed.contracts import ATTRIBUTES
 from persona_testbed.llm import ClientSettings, LLMClient
 from persona_testbed.llm.loopback import LoopbackServer
 from persona_testbed.preferences import (

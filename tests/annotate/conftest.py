@@ -27,7 +27,7 @@ from persona_testbed.annotate import (
     resolve_study,
 )
 from persona_testbed.annotate.models import Study
-from persona_testbed.census.persona import OUTPUT_COLUMNS
+from persona_testbed.contracts import OUTPUT_COLUMNS
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 XSS = "<script>window.__xss=1</script>"

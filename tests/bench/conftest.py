@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from persona_testbed.census.persona import ATTRIBUTES
+from persona_testbed.contracts import ATTRIBUTES
 from persona_testbed.llm import ChatRequest, ClientSettings, LLMClient, ScriptedBackend
 from persona_testbed.run import RunDir
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from persona_testbed.census.persona import ATTRIBUTES
+from persona_testbed.contracts import ATTRIBUTES
 from persona_testbed.llm import ChatRequest, ClientSettings, LLMClient, ScriptedBackend
 from persona_testbed.run import RunDir
 

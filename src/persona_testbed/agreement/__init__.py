@@ -18,7 +18,6 @@ from persona_testbed.agreement.annotator import (
 from persona_testbed.agreement.bootstrap import Estimate
 from persona_testbed.agreement.commands import register
 from persona_testbed.agreement.compare import AgreementResult, HumanAgreement, compare_annotators
-from persona_testbed.agreement.items import run_items
 from persona_testbed.agreement.labels import (
     LABEL_COLUMNS,
     MAJORITY_ANNOTATOR,
@@ -75,7 +74,6 @@ __all__ = [
     "pair_kappas",
     "read_labels",
     "register",
-    "run_items",
     "run_loo_stage",
     "run_models_stage",
 ]

@@ -13,15 +13,9 @@ from persona_testbed.census.dictionary import DataDictionary
 from persona_testbed.census.enrich import enrich
 from persona_testbed.census.households import attach_household_codes, derive_household_codes
 from persona_testbed.census.joints import compare_joints, joint_reference
-from persona_testbed.census.persona import (
-    ATTRIBUTES,
-    CENSUS_ATTRIBUTES,
-    OUTPUT_COLUMNS,
-    PROCEDURAL_ATTRIBUTES,
-    Persona,
-)
 from persona_testbed.census.pipeline import (
     PersonaBuild,
+    NO_RAKE,
     PersonaConfig,
     PersonasResult,
     Population,
@@ -42,14 +36,10 @@ from persona_testbed.census.raking import (
 from persona_testbed.census.sampling import Sampling, draw_iid, draw_systematic_pps
 
 __all__ = [
-    "ATTRIBUTES",
-    "CENSUS_ATTRIBUTES",
-    "OUTPUT_COLUMNS",
-    "PROCEDURAL_ATTRIBUTES",
     "CompareResult",
     "DataDictionary",
-    "Persona",
     "PersonaBuild",
+    "NO_RAKE",
     "PersonaConfig",
     "PersonasResult",
     "Population",

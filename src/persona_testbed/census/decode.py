@@ -11,7 +11,6 @@ import re
 import polars as pl
 
 from persona_testbed.census.categories import (
-    AGE_BRACKETS,
     FERTILITY_LABELS,
     HISPANIC,
     INDUSTRY_SECTORS,
@@ -24,6 +23,7 @@ from persona_testbed.census.categories import (
     SPEAKS_ONLY_ENGLISH,
     range_label,
 )
+from persona_testbed.contracts.brackets import AGE_BRACKETS
 from persona_testbed.census.dictionary import DataDictionary, Variable
 
 # Internal helper columns (not persona attributes) start with "_".

@@ -19,9 +19,10 @@ from persona_testbed.report.sections import (
     preferences_facts,
     prompts_facts,
 )
+from persona_testbed.contracts import REPORT_HTML
 from persona_testbed.run import RunDir, write_text_atomic
 
-REPORT_PATH = "report/index.html"
+REPORT_PATH = REPORT_HTML.path
 
 # (anchor, title, manifest stage-name prefixes), in pipeline order.
 SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (

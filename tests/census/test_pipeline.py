@@ -18,9 +18,9 @@ from persona_testbed.census import (
     run_personas,
 )
 from persona_testbed.census.categories import range_label
-from persona_testbed.contracts import AGE_BRACKETS, OUTPUT_COLUMNS
 from persona_testbed.census.pipeline import assign_split
 from persona_testbed.census.resources import BUNDLED_DICTIONARY
+from persona_testbed.contracts import AGE_BRACKETS, OUTPUT_COLUMNS
 from persona_testbed.errors import PersonaError
 from persona_testbed.run import RunDir
 

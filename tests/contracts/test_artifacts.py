@@ -143,9 +143,10 @@ def test_document_reader_failure_modes(document: Document, tmp_path: Path) -> No
 
 def test_writers_refuse_a_frame_that_breaks_the_contract(tmp_path: Path) -> None:
     run = RunDir.create(tmp_path / "run")
-    with pytest.raises(ValueError, match=r"preferences\.parquet would break its contract"):
-        with run.stage("preferences", {}) as stage:
-            PREFERENCES.write(stage, _full_frame(PREFERENCES).drop("critique"))
+    broken = _full_frame(PREFERENCES).drop("critique")
+    refused = pytest.raises(ValueError, match=r"preferences\.parquet would break its contract")
+    with refused, run.stage("preferences", {}) as stage:
+        PREFERENCES.write(stage, broken)
     assert not PREFERENCES.exists(run)
     with run.stage("preferences", {}) as stage:
         PREFERENCES.write(stage, _full_frame(PREFERENCES))

@@ -9,11 +9,24 @@ from pathlib import Path
 import persona_testbed
 
 PACKAGE = Path(persona_testbed.__file__).parent
-STAGES = ("census", "prompts", "preferences", "bench", "agreement", "annotate", "report", "pipeline")
+STAGES = (
+    "census",
+    "prompts",
+    "preferences",
+    "bench",
+    "agreement",
+    "annotate",
+    "report",
+    "pipeline",
+)
 # The pipeline and the report drive or show every stage, so they may use any stage's public
 # API; any other stage using another's public API is listed here, so each one is deliberate.
 ORCHESTRATORS = ("pipeline", "report")
-ALLOWED_PUBLIC = {("preferences", "prompts")}  # the train/held-out split size, for planning
+ALLOWED_PUBLIC = {
+    ("preferences", "prompts"),  # the train/held-out split size, for planning
+    ("agreement", "preferences"),  # the DPF refinement step (agreement/dpf.py is the one door)
+    ("annotate", "agreement"),  # the human majority vote, so both stages count it alike
+}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -13,6 +13,7 @@ from persona_testbed.contracts import ITEM_COLUMNS, PERSONAS, PREFERENCES
 from persona_testbed.errors import InputError
 from persona_testbed.seeding import child_rng
 
+
 def sample_items(
     items: pl.DataFrame, *, personas: int | None, per_persona: int | None, seed: int
 ) -> pl.DataFrame:

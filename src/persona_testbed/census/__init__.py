@@ -14,8 +14,8 @@ from persona_testbed.census.enrich import enrich
 from persona_testbed.census.households import attach_household_codes, derive_household_codes
 from persona_testbed.census.joints import compare_joints, joint_reference
 from persona_testbed.census.pipeline import (
-    PersonaBuild,
     NO_RAKE,
+    PersonaBuild,
     PersonaConfig,
     PersonasResult,
     Population,
@@ -36,10 +36,10 @@ from persona_testbed.census.raking import (
 from persona_testbed.census.sampling import Sampling, draw_iid, draw_systematic_pps
 
 __all__ = [
+    "NO_RAKE",
     "CompareResult",
     "DataDictionary",
     "PersonaBuild",
-    "NO_RAKE",
     "PersonaConfig",
     "PersonasResult",
     "Population",

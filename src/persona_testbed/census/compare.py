@@ -32,9 +32,9 @@ from persona_testbed.census.categories import (
     RACE_GROUP_BY_RACE,
     range_label,
 )
-from persona_testbed.contracts.brackets import AGE_BRACKETS
-from persona_testbed.contracts import CENSUS_ATTRIBUTES
 from persona_testbed.census.raking import RakeTarget
+from persona_testbed.contracts import CENSUS_ATTRIBUTES
+from persona_testbed.contracts.brackets import AGE_BRACKETS
 
 NOT_APPLICABLE = "Not applicable"
 REFERENCE_COLUMNS = ("attribute", "reference", "universe_min_age", "category", "share")

@@ -23,8 +23,8 @@ from persona_testbed.census.categories import (
     SPEAKS_ONLY_ENGLISH,
     range_label,
 )
-from persona_testbed.contracts.brackets import AGE_BRACKETS
 from persona_testbed.census.dictionary import DataDictionary, Variable
+from persona_testbed.contracts.brackets import AGE_BRACKETS
 
 # Internal helper columns (not persona attributes) start with "_".
 AGE_BRACKET = "_age_bracket"

@@ -31,18 +31,6 @@ from persona_testbed.census.llm_steps import (
     judge_consistency,
     open_ended_fill,
 )
-from persona_testbed.contracts import (
-    BEFORE_PRUNING,
-    CENSUS_REFERENCE,
-    JOINT_REFERENCE,
-    PERSONAS,
-    PERSONAS_JSONL,
-    PRUNED_PERSONAS,
-    ATTRIBUTES,
-    CENSUS_ATTRIBUTES,
-    OUTPUT_COLUMNS,
-    Persona,
-)
 from persona_testbed.census.pums import read_households, read_persons
 from persona_testbed.census.raking import RakeResult, effective_sample_size, load_target, rake
 from persona_testbed.census.resources import (
@@ -51,6 +39,18 @@ from persona_testbed.census.resources import (
     DERIVED_DICTIONARY,
 )
 from persona_testbed.census.sampling import Sampling, draw
+from persona_testbed.contracts import (
+    ATTRIBUTES,
+    BEFORE_PRUNING,
+    CENSUS_ATTRIBUTES,
+    CENSUS_REFERENCE,
+    JOINT_REFERENCE,
+    OUTPUT_COLUMNS,
+    PERSONAS,
+    PERSONAS_JSONL,
+    PRUNED_PERSONAS,
+    Persona,
+)
 from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.llm.specs import DEFAULT_MODEL
 from persona_testbed.run import RunDir

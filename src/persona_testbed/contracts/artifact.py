@@ -166,7 +166,9 @@ class Table(Artifact):
         writing stage, so it stops before anything is written."""
         problem = self.problem(frame, writing=True)
         if problem is not None:
-            raise ValueError(f"{self.writer} stage: {self.path} would break its contract: {problem}")
+            raise ValueError(
+                f"{self.writer} stage: {self.path} would break its contract: {problem}"
+            )
         if self.path.endswith(".csv"):
             return stage.write_file(self.path, frame.write_csv)
         if self.path.endswith(".jsonl"):

@@ -18,7 +18,6 @@ from persona_testbed.contracts import (
     PROMPTS,
     VERIFICATION,
     Table,
-    artifact_at,
 )
 from persona_testbed.llm import is_embedded_model
 from persona_testbed.run import RunDir, StageRecord
@@ -92,14 +91,6 @@ def _records(run: RunDir, prefixes: tuple[str, ...]) -> list[StageRecord]:
     return [r for name, r in sorted(stages.items()) if name.startswith(prefixes) and r.complete]
 
 
-def _csv_table(run: RunDir, output: str) -> pl.DataFrame:
-    """A stage's CSV output, through its contract's reader where it has one."""
-    artifact = artifact_at(output)
-    if isinstance(artifact, Table):
-        return artifact.read(run)
-    return pl.read_csv(run.file(output))
-
-
 def build_section(run: RunDir, key: str, title: str, prefixes: tuple[str, ...]) -> Section:
     records = _records(run, prefixes)
     section = Section(key=key, title=title, stages=[r.name for r in records])
@@ -115,7 +106,7 @@ def build_section(run: RunDir, key: str, title: str, prefixes: tuple[str, ...]) 
             if output.endswith(".png"):
                 section.figures.append(Figure(_title(output), image_uri(path)))
             elif output.endswith(".csv"):
-                section.tables.append(table_view(_title(output), _csv_table(run, output)))
+                section.tables.append(table_view(_title(output), pl.read_csv(path)))
     return section
 
 

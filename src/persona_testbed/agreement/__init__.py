@@ -8,7 +8,6 @@ a long labels table.
 """
 
 from persona_testbed.agreement.annotator import (
-    ITEM_COLUMNS,
     Judgement,
     judge,
     label_from_probability,
@@ -41,7 +40,6 @@ from persona_testbed.agreement.statistics import (
 )
 
 __all__ = [
-    "ITEM_COLUMNS",
     "LABEL_COLUMNS",
     "MAJORITY_ANNOTATOR",
     "MODEL_LABEL_COLUMNS",

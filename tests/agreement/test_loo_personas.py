@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from persona_testbed.agreement.loo_personas import build_pairs, card, choose_attributes
-from persona_testbed.census.persona import ATTRIBUTES
+from persona_testbed.contracts import ATTRIBUTES
 from persona_testbed.errors import InputError
 
 from .helpers import personas_frame

@@ -144,7 +144,7 @@ def _human_labels(run_items: pl.DataFrame, path: Path) -> Path:
 
 
 def test_humans_restrict_items_and_give_majority_and_baseline(tmp_path: Path) -> None:
-    from persona_testbed.agreement import run_items
+    from persona_testbed.contracts import preference_items as run_items
 
     run = make_run(tmp_path / "run", personas=6, pairs_per_persona=4)
     labelled = run_items(run.path).filter(pl.col("persona_id").is_in(["p000", "p001", "p002"]))
@@ -197,7 +197,7 @@ def test_human_item_not_in_the_run_comes_from_the_labels_file(tmp_path: Path) ->
 
 
 def run_items_frame(run: Path) -> pl.DataFrame:
-    from persona_testbed.agreement import run_items
+    from persona_testbed.contracts import preference_items as run_items
 
     return run_items(run)
 

@@ -10,7 +10,7 @@ import pytest
 
 from persona_testbed.annotate import read_items_file, read_run_items
 from persona_testbed.annotate.sources import stable_item_id
-from persona_testbed.census.persona import Persona
+from persona_testbed.contracts import Persona
 from persona_testbed.errors import InputError
 
 from .conftest import fake_persona_row, write_items_jsonl
@@ -36,7 +36,7 @@ def test_run_items_fall_back_to_persona_text_and_filter_split(run_dir: Path) -> 
 
 
 def test_run_without_preferences_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"preferences\.parquet: file not found"):
+    with pytest.raises(InputError, match=r"preferences\.parquet: preference pairs not found"):
         read_run_items(tmp_path)
 
 

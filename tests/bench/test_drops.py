@@ -11,7 +11,7 @@ import pytest
 from persona_testbed.bench.drops import attribute_mentioned, summary_mentions
 from persona_testbed.bench.metrics import Streams, drops_table
 from persona_testbed.bench.templates import TemplateSet
-from persona_testbed.census.persona import ATTRIBUTES
+from persona_testbed.contracts import ATTRIBUTES
 from persona_testbed.llm import ChatRequest
 
 from .conftest import scripted_client

@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from persona_testbed.census import Persona
 from persona_testbed.cli.census import register
+from persona_testbed.contracts import Persona
 from persona_testbed.errors import InputError, PersonaError
 
 

@@ -20,7 +20,7 @@ from persona_testbed.census import (
     run_personas,
 )
 from persona_testbed.census.compare import iid_noise_tvd
-from persona_testbed.census.persona import CENSUS_ATTRIBUTES
+from persona_testbed.contracts import CENSUS_ATTRIBUTES
 from persona_testbed.errors import InputError
 from persona_testbed.report import write_report
 from persona_testbed.run import RunDir

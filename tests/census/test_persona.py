@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from persona_testbed.census import ATTRIBUTES, OUTPUT_COLUMNS, Persona
+from persona_testbed.contracts import ATTRIBUTES, OUTPUT_COLUMNS, Persona
 
 # Appendix A of the paper, verbatim and in order.
 APPENDIX_A = [

@@ -9,11 +9,12 @@ import polars as pl
 import pytest
 
 from persona_testbed.census import Population, effective_sample_size, load_target, rake
-from persona_testbed.census.categories import AGE_BRACKETS, RACE_ETHNICITY_GROUPS
+from persona_testbed.census.categories import RACE_ETHNICITY_GROUPS
 from persona_testbed.census.decode import AGE_BRACKET, RACE_ETHNICITY, RACE_GROUP
 from persona_testbed.census.raking import DIMENSIONS
 from persona_testbed.census.resources import US_2022_TARGET
 from persona_testbed.census.sampling import Sampling, draw
+from persona_testbed.contracts import AGE_BRACKETS
 from persona_testbed.errors import InputError
 from tests.census.conftest import SHARED
 

@@ -14,8 +14,9 @@ from persona_testbed.census import (
     draw_iid,
     draw_systematic_pps,
 )
-from persona_testbed.census.categories import AGE_BRACKETS, range_label
+from persona_testbed.census.categories import range_label
 from persona_testbed.census.decode import AGE_BRACKET, RACE_GROUP
+from persona_testbed.contracts import AGE_BRACKETS
 from persona_testbed.errors import PersonaError
 
 

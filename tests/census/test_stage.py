@@ -11,16 +11,16 @@ import polars as pl
 import pytest
 
 from persona_testbed.census import (
-    OUTPUT_COLUMNS,
     PersonaConfig,
     Population,
     build_personas,
     find_persona,
     run_personas,
 )
-from persona_testbed.census.categories import AGE_BRACKETS, range_label
+from persona_testbed.census.categories import range_label
 from persona_testbed.census.resources import BUNDLED_DICTIONARY
 from persona_testbed.census.stage import assign_split
+from persona_testbed.contracts import AGE_BRACKETS, OUTPUT_COLUMNS
 from persona_testbed.errors import PersonaError
 from persona_testbed.run import RunDir
 

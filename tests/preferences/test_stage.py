@@ -142,11 +142,12 @@ def test_separate_judge_model_is_recorded(tmp_path: Path) -> None:
 def test_missing_or_bad_inputs_fail_before_anything_is_written(tmp_path: Path) -> None:
     client, backend = scripted_client(tmp_path)
     run = RunDir.create(tmp_path / "empty")
-    with pytest.raises(InputError, match=r"personas.parquet: not found \(run `persona personas`"):
+    missing = r"personas.parquet: personas not found \(run `persona personas`"
+    with pytest.raises(InputError, match=missing):
         run_preferences_stage(run, PreferencesConfig(), client=client)
     run = make_run(tmp_path / "run")
     pl.DataFrame({"prompt_id": ["x"], "text": ["Why?"]}).write_parquet(run.file("prompts.parquet"))
-    with pytest.raises(InputError, match=r"prompts.parquet: missing column 'topic'"):
+    with pytest.raises(InputError, match=r"prompts.parquet: missing column\(s\) 'topic'"):
         run_preferences_stage(run, PreferencesConfig(), client=client)
     assert backend.calls == []
     assert not run.file("preferences.parquet").exists()

@@ -8,7 +8,6 @@ a long labels table.
 """
 
 from persona_testbed.agreement.annotator import (
-    ITEM_COLUMNS,
     Judgement,
     judge,
     label_from_probability,
@@ -17,7 +16,6 @@ from persona_testbed.agreement.annotator import (
 )
 from persona_testbed.agreement.bootstrap import Estimate
 from persona_testbed.agreement.compare import AgreementResult, HumanAgreement, compare_annotators
-from persona_testbed.agreement.items import run_items
 from persona_testbed.agreement.labels import (
     LABEL_COLUMNS,
     MAJORITY_ANNOTATOR,
@@ -41,7 +39,6 @@ from persona_testbed.agreement.statistics import (
 )
 
 __all__ = [
-    "ITEM_COLUMNS",
     "LABEL_COLUMNS",
     "MAJORITY_ANNOTATOR",
     "MODEL_LABEL_COLUMNS",
@@ -73,7 +70,6 @@ __all__ = [
     "pabak",
     "pair_kappas",
     "read_labels",
-    "run_items",
     "run_loo_stage",
     "run_models_stage",
 ]

@@ -30,17 +30,10 @@ from persona_testbed.agreement.dpf import (
     load_templates,
 )
 from persona_testbed.agreement.labels import MODEL, MODEL_LABEL_COLUMNS
+from persona_testbed.contracts import ITEM_COLUMNS
 from persona_testbed.errors import InputError
 from persona_testbed.llm import Choice, ClientSettings, LLMClient
 
-ITEM_COLUMNS: tuple[str, ...] = (
-    "persona_id",
-    "persona_text",
-    "item_id",
-    "question",
-    "answer_a",
-    "answer_b",
-)
 DEFAULT_THRESHOLD = 0.5
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from persona_testbed.census.persona import ATTRIBUTES, Persona
+from persona_testbed.contracts import ATTRIBUTES, Persona
 from persona_testbed.errors import InputError
 from persona_testbed.seeding import child_rng
 

@@ -46,22 +46,32 @@ from persona_testbed.agreement.loo_personas import (
     choose_attributes,
 )
 from persona_testbed.agreement.questions import file_questions, run_questions, sample_questions
+from persona_testbed.contracts import (
+    LOO_ATTRIBUTES,
+    LOO_ATTRIBUTES_MD,
+    LOO_BOXPLOT,
+    LOO_ITEMS,
+    LOO_KAPPAS,
+    LOO_LABELS,
+    LOO_PAIRS,
+    LOO_SUMMARY,
+    PERSONAS,
+)
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import LLMClient, ModelUsage
 from persona_testbed.llm.specs import DEFAULT_MODEL
 from persona_testbed.run import RunDir
-from persona_testbed.run.read import read_parquet
 
 STAGE = "agreement-loo"
-OUT = "agreement/loo"
-PAIRS_PARQUET = f"{OUT}/pairs.parquet"
-ITEMS_PARQUET = f"{OUT}/items.parquet"
-LABELS_PARQUET = f"{OUT}/labels.parquet"
-KAPPAS_PARQUET = f"{OUT}/kappas.parquet"
-ATTRIBUTES_PARQUET = f"{OUT}/attributes.parquet"
-ATTRIBUTES_MD = f"{OUT}/attributes.md"
-BOXPLOT_PNG = f"{OUT}/kappa_boxplot.png"
-SUMMARY_JSON = f"{OUT}/summary.json"
+# The stage's files by their contract paths (contracts.artifacts spells them).
+PAIRS_PARQUET = LOO_PAIRS.path
+ITEMS_PARQUET = LOO_ITEMS.path
+LABELS_PARQUET = LOO_LABELS.path
+KAPPAS_PARQUET = LOO_KAPPAS.path
+ATTRIBUTES_PARQUET = LOO_ATTRIBUTES.path
+ATTRIBUTES_MD = LOO_ATTRIBUTES_MD.path
+BOXPLOT_PNG = LOO_BOXPLOT.path
+SUMMARY_JSON = LOO_SUMMARY.path
 
 RefineFor = Literal["original", "augmented", "both"]
 REFINED_FOR_TEXT: dict[str, str] = {
@@ -285,8 +295,8 @@ def run_loo_stage(
     missing = [spec for spec in config.annotator_specs if spec not in annotators]
     if missing:
         raise ValueError(f"no client for annotator {missing[0]}")
-    personas_path = run.file("personas.parquet")
-    personas = read_parquet(personas_path, "personas")
+    personas_path = PERSONAS.file(run)
+    personas = PERSONAS.read(run)
     check_personas(personas, str(personas_path))
     questions, questions_source = _load_questions(run, config)
     templates = load_templates(config.templates)
@@ -337,20 +347,19 @@ def run_loo_stage(
             f"{config.model}"
         )
         pairs_frame = pl.DataFrame([pair.as_row() for pair in pairs])
-        stage.write_parquet(PAIRS_PARQUET, pairs_frame)
-        stage.write_parquet(ITEMS_PARQUET, items)
-        stage.write_parquet(LABELS_PARQUET, labels)
-        stage.write_parquet(KAPPAS_PARQUET, kappas)
-        stage.write_parquet(ATTRIBUTES_PARQUET, table)
-        stage.write_file(
-            ATTRIBUTES_MD, lambda tmp: Path(tmp).write_text(markdown_table(table), "utf-8")
+        LOO_PAIRS.write(stage, pairs_frame)
+        LOO_ITEMS.write(stage, items)
+        LOO_LABELS.write(stage, labels)
+        LOO_KAPPAS.write(stage, kappas)
+        LOO_ATTRIBUTES.write(stage, table)
+        LOO_ATTRIBUTES_MD.write(
+            stage, lambda tmp: Path(tmp).write_text(markdown_table(table), "utf-8")
         )
-        stage.write_file(
-            BOXPLOT_PNG,
-            lambda tmp: loo_boxplot(kappas, table, Path(tmp), models=models, note=note),
+        LOO_BOXPLOT.write(
+            stage, lambda tmp: loo_boxplot(kappas, table, Path(tmp), models=models, note=note)
         )
-        stage.write_json(
-            SUMMARY_JSON,
+        LOO_SUMMARY.write(
+            stage,
             {
                 "stage": STAGE,
                 "config": manifest_config,

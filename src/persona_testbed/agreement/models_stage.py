@@ -18,29 +18,41 @@ from persona_testbed.agreement.annotator import TIE, UNDECIDED, label_items
 from persona_testbed.agreement.compare import AgreementResult, compare_annotators
 from persona_testbed.agreement.config import AgreementConfig, check_annotators
 from persona_testbed.agreement.dpf import load_templates
-from persona_testbed.agreement.items import (
-    items_for_humans,
-    persona_texts,
-    run_items,
-    sample_items,
-)
+from persona_testbed.agreement.items import items_for_humans, sample_items
 from persona_testbed.agreement.labels import HUMAN, MAJORITY_ANNOTATOR, MODEL, read_labels
+from persona_testbed.agreement.plots import kappa_heatmap, kappa_histograms, short_name
+from persona_testbed.contracts import (
+    AGREEMENT_HUMAN_PAIRWISE,
+    AGREEMENT_HUMANS_HISTOGRAMS_PNG,
+    AGREEMENT_ITEMS,
+    AGREEMENT_LABELS,
+    AGREEMENT_MATRIX_PNG,
+    AGREEMENT_MODELS_HISTOGRAMS_PNG,
+    AGREEMENT_MODELS_MATRIX_PNG,
+    AGREEMENT_PAIRWISE,
+    AGREEMENT_PER_PERSONA,
+    AGREEMENT_SUMMARY,
+    PERSONAS,
+    PREFERENCES,
+    persona_texts,
+    preference_items,
+)
 from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.llm import LLMClient
 from persona_testbed.run import RunDir
 
 STAGE = "agreement-models"
-OUT = "agreement/models"
-ITEMS_PARQUET = f"{OUT}/items.parquet"
-LABELS_PARQUET = f"{OUT}/labels.parquet"
-PAIRWISE_PARQUET = f"{OUT}/pairwise.parquet"
-PER_PERSONA_PARQUET = f"{OUT}/per_persona.parquet"
-HUMAN_PAIRWISE_PARQUET = f"{OUT}/human_pairwise.parquet"
-MATRIX_PNG = f"{OUT}/kappa_matrix.png"
-MODELS_MATRIX_PNG = f"{OUT}/kappa_matrix_models.png"
-MODELS_HISTOGRAMS_PNG = f"{OUT}/kappa_histograms_models.png"
-HUMANS_HISTOGRAMS_PNG = f"{OUT}/kappa_histograms_humans.png"
-SUMMARY_JSON = f"{OUT}/summary.json"
+# The stage's files by their contract paths (contracts.artifacts spells them).
+ITEMS_PARQUET = AGREEMENT_ITEMS.path
+LABELS_PARQUET = AGREEMENT_LABELS.path
+PAIRWISE_PARQUET = AGREEMENT_PAIRWISE.path
+PER_PERSONA_PARQUET = AGREEMENT_PER_PERSONA.path
+HUMAN_PAIRWISE_PARQUET = AGREEMENT_HUMAN_PAIRWISE.path
+MATRIX_PNG = AGREEMENT_MATRIX_PNG.path
+MODELS_MATRIX_PNG = AGREEMENT_MODELS_MATRIX_PNG.path
+MODELS_HISTOGRAMS_PNG = AGREEMENT_MODELS_HISTOGRAMS_PNG.path
+HUMANS_HISTOGRAMS_PNG = AGREEMENT_HUMANS_HISTOGRAMS_PNG.path
+SUMMARY_JSON = AGREEMENT_SUMMARY.path
 
 
 class ModelsConfig(AgreementConfig):
@@ -72,9 +84,9 @@ class ModelsResult:
 
 def _items(run: RunDir, config: ModelsConfig) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """The items to label, and the human labels when there are any."""
-    preferences = run.file("preferences.parquet")
+    preferences = PREFERENCES.file(run)
     if config.humans is None:
-        items = run_items(run.path, config.split)
+        items = preference_items(run, config.split)
         if items.is_empty():
             raise InputError(f"{preferences}: no usable preference pair to label")
         sampled = sample_items(
@@ -85,9 +97,8 @@ def _items(run: RunDir, config: ModelsConfig) -> tuple[pl.DataFrame, pl.DataFram
     humans = humans.filter(pl.col("annotator_kind") == HUMAN)
     if humans.is_empty():
         raise InputError(f"{config.humans}: no human labels (annotator_kind 'human')")
-    known = run_items(run.path, config.split) if preferences.is_file() else None
-    personas_path = run.file("personas.parquet")
-    texts = persona_texts(personas_path) if personas_path.is_file() else {}
+    known = preference_items(run, config.split) if preferences.is_file() else None
+    texts = persona_texts(run)
     items = items_for_humans(humans, str(config.humans), known, texts)
     if config.personas is not None or config.items is not None:
         items = sample_items(
@@ -108,7 +119,6 @@ def _heatmap(
     intervals: dict[tuple[str, str], tuple[float | None, float | None]],
 ) -> Callable[[Path], None]:
     # Imported here, not at the top: matplotlib loads when a figure is drawn, not on import.
-    from persona_testbed.agreement.plots import kappa_heatmap
 
     return lambda tmp: kappa_heatmap(
         names, matrix, Path(tmp), models=specs, title=title, intervals=intervals
@@ -118,7 +128,6 @@ def _heatmap(
 def _histograms(
     panels: list[tuple[str, list[float]]], specs: Sequence[str], title: str
 ) -> Callable[[Path], None]:
-    from persona_testbed.agreement.plots import kappa_histograms
 
     return lambda tmp: kappa_histograms(panels, Path(tmp), models=specs, title=title)
 
@@ -133,7 +142,6 @@ def _figures(
     agreement: AgreementResult, specs: Sequence[str], humans: bool
 ) -> dict[str, tuple[str, list[str], Any]]:
     """name -> (what it is, models that made it, writer)."""
-    from persona_testbed.agreement.plots import short_name
 
     figures: dict[str, tuple[str, list[str], Any]] = {}
     names = agreement.annotators
@@ -209,7 +217,7 @@ def run_models_stage(
     templates = load_templates(config.templates)
     inputs = [
         path
-        for path in (run.file("preferences.parquet"), run.file("personas.parquet"), config.humans)
+        for path in (PREFERENCES.file(run), PERSONAS.file(run), config.humans)
         if path is not None and path.is_file()
     ]
     manifest_config = {**config.model_dump(mode="json"), "templates_digest": templates.digest}
@@ -236,18 +244,18 @@ def run_models_stage(
         )
         figures = _figures(agreement, config.annotators, humans is not None)
         stats = _stats(config, items, labels, agreement)
-        stage.write_parquet(ITEMS_PARQUET, items)
-        stage.write_parquet(
-            LABELS_PARQUET, pl.concat([labels, _majority_rows(agreement)], how="diagonal_relaxed")
+        AGREEMENT_ITEMS.write(stage, items)
+        AGREEMENT_LABELS.write(
+            stage, pl.concat([labels, _majority_rows(agreement)], how="diagonal_relaxed")
         )
-        stage.write_parquet(PAIRWISE_PARQUET, agreement.pairwise)
-        stage.write_parquet(PER_PERSONA_PARQUET, agreement.per_persona)
+        AGREEMENT_PAIRWISE.write(stage, agreement.pairwise)
+        AGREEMENT_PER_PERSONA.write(stage, agreement.per_persona)
         if agreement.humans is not None:
-            stage.write_parquet(HUMAN_PAIRWISE_PARQUET, agreement.humans.pairwise)
+            AGREEMENT_HUMAN_PAIRWISE.write(stage, agreement.humans.pairwise)
         for name, (_, _, writer) in figures.items():
             stage.write_file(name, writer)
-        stage.write_json(
-            SUMMARY_JSON,
+        AGREEMENT_SUMMARY.write(
+            stage,
             {
                 "stage": STAGE,
                 "config": manifest_config,

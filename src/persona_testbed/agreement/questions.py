@@ -7,20 +7,17 @@ from pathlib import Path
 
 import polars as pl
 
+from persona_testbed.contracts import PROMPTS
 from persona_testbed.errors import InputError
-from persona_testbed.run.read import read_parquet
 from persona_testbed.seeding import child_rng
 
 TEXT_COLUMNS = ("text", "question", "prompt")
 
 
 def run_questions(run: Path) -> tuple[pl.DataFrame, Path]:
-    """Kept prompts of `<run>/prompts.parquet` with a train or held-out split."""
-    path = run / "prompts.parquet"
-    prompts = read_parquet(path, "prompts")
-    missing = [n for n in ("prompt_id", "text", "kept", "split") if n not in prompts.columns]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(repr(m) for m in missing)}")
+    """Kept prompts of the run's prompts.parquet with a train or held-out split."""
+    path = PROMPTS.file(run)
+    prompts = PROMPTS.read(run)
     kept = prompts.filter(pl.col("kept") & pl.col("split").is_in(["train", "heldout"]))
     return kept.select(pl.col("prompt_id").cast(pl.String), pl.col("text").cast(pl.String)), path
 

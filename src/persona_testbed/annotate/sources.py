@@ -11,11 +11,10 @@ from pathlib import Path
 
 import polars as pl
 
+from persona_testbed.contracts import ITEM_COLUMNS, preference_items
 from persona_testbed.errors import InputError
 
-ITEM_COLUMNS = ("persona_id", "persona_text", "item_id", "question", "answer_a", "answer_b")
 ITEMS_FILE_REQUIRED = ("persona_id", "persona_text", "question", "answer_a", "answer_b")
-PREFERENCE_COLUMNS = ("pair_id", "persona_id", "prompt", "chosen", "rejected")
 
 
 def stable_item_id(persona_id: str, question: str, answer_a: str, answer_b: str) -> str:
@@ -91,69 +90,10 @@ def read_items_file(path: Path) -> pl.DataFrame:
     return frame
 
 
-def _persona_texts(personas_path: Path) -> dict[str, str]:
-    """Canonical persona card text for each persona in personas.parquet."""
-    from persona_testbed.census.persona import Persona
-
-    personas = _read_table(personas_path)
-    _require_columns(personas, personas_path, ("persona_id",))
-    texts: dict[str, str] = {}
-    for row_number, row in enumerate(personas.iter_rows(named=True), start=1):
-        try:
-            texts[str(row["persona_id"])] = Persona.from_row(row).to_text()
-        except ValueError as exc:
-            first = str(exc).splitlines()[0]
-            raise InputError(
-                f"{personas_path}: row {row_number}: invalid persona ({first})"
-            ) from None
-    return texts
-
-
 def read_run_items(run: Path, split: str | None = None) -> pl.DataFrame:
-    """Candidate items from `<run>/preferences.parquet`: question = prompt, answer_a = chosen,
-    answer_b = rejected, item_id = pair_id. Persona text comes from `<run>/personas.parquet`
-    (canonical form), or the pairs' `persona_text` column where a persona is not there."""
+    """Candidate items from the run's preference pairs (`contracts.preference_items`: question
+    = prompt, answer_a = chosen, answer_b = rejected, item_id = pair_id, the canonical persona
+    card), so labels made here match the agreement stage's items by `item_id`."""
     if not run.is_dir():
         raise InputError(f"{run}: run directory not found")
-    preferences_path = run / "preferences.parquet"
-    pairs = _read_table(preferences_path)
-    _require_columns(pairs, preferences_path, PREFERENCE_COLUMNS)
-    if split is not None:
-        _require_columns(pairs, preferences_path, ("split",))
-        pairs = pairs.filter(pl.col("split") == split)
-    if "persona_text" not in pairs.columns:
-        pairs = pairs.with_columns(pl.lit(None, dtype=pl.String).alias("persona_text"))
-    pairs = _as_text(pairs, preferences_path, (*PREFERENCE_COLUMNS, "persona_text"))
-    # Pairs whose generation failed (no answer) cannot be shown.
-    pairs = pairs.filter(
-        pl.all_horizontal(
-            pl.col(name).is_not_null() & (pl.col(name).str.strip_chars() != "")
-            for name in PREFERENCE_COLUMNS
-        )
-    )
-    personas_path = run / "personas.parquet"
-    texts = _persona_texts(personas_path) if personas_path.exists() else {}
-    frame = pairs.select(
-        "persona_id",
-        pl.col("persona_id")
-        .replace_strict(texts, default=None, return_dtype=pl.String)
-        .fill_null(pl.col("persona_text"))
-        .alias("persona_text"),
-        pl.col("pair_id").alias("item_id"),
-        pl.col("prompt").alias("question"),
-        pl.col("chosen").alias("answer_a"),
-        pl.col("rejected").alias("answer_b"),
-    )
-    missing = frame.filter(pl.col("persona_text").is_null() | (pl.col("persona_text") == ""))
-    if missing.height:
-        persona_id = missing.get_column("persona_id")[0]
-        raise InputError(
-            f"{preferences_path}: persona '{persona_id}' has no persona_text and is not in "
-            f"{personas_path}"
-        )
-    duplicated = frame.filter(pl.col("item_id").is_duplicated())
-    if duplicated.height:
-        raise InputError(
-            f"{preferences_path}: pair_id '{duplicated.get_column('item_id')[0]}' is not unique"
-        )
-    return frame
+    return preference_items(run, split).select(ITEM_COLUMNS)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from persona_testbed.bench.methods import ALL_METHODS, Method
 from persona_testbed.bench.pairs import PersonaSplit, PromptSplit
 from persona_testbed.bench.slices import SliceFilter, parse_slice
-from persona_testbed.census.persona import ATTRIBUTES
+from persona_testbed.contracts import ATTRIBUTES
 from persona_testbed.errors import InputError
 from persona_testbed.llm import DEFAULT_MODEL
 

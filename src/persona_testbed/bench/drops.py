@@ -20,7 +20,7 @@ import polars as pl
 import yaml
 
 from persona_testbed.bench.templates import TemplateSet
-from persona_testbed.census.persona import ATTRIBUTES
+from persona_testbed.contracts import ATTRIBUTES
 from persona_testbed.llm import LLMClient
 
 _NUMBER_SEPARATOR = re.compile(r"(?<=\d)[,_](?=\d{3})")

@@ -4,30 +4,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import polars as pl
-from pydantic import ValidationError
 
-from persona_testbed.census.persona import ATTRIBUTES, Persona
+from persona_testbed.contracts import ATTRIBUTES, PERSONAS, PROMPTS, persona_card
 from persona_testbed.errors import InputError
-
-PERSONAS_FILE = "personas.parquet"
-PROMPTS_FILE = "prompts.parquet"
+from persona_testbed.run.read import read_parquet
 
 PersonaSplit = Literal["test", "train", "all"]
 PromptSplit = Literal["heldout", "train", "all"]
 
 
 def read_table(path: Path) -> pl.DataFrame:
-    """A Parquet or JSONL table; a clear error naming the file otherwise."""
+    """A Parquet or JSONL table (the run's artifact or the user's own file); a clear error
+    naming the file otherwise."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return read_parquet(path)
     try:
-        if suffix == ".parquet":
-            return pl.read_parquet(path)
         if suffix in {".jsonl", ".ndjson"}:
             return pl.read_ndjson(path, infer_schema_length=None)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
@@ -43,14 +41,11 @@ def _require(frame: pl.DataFrame, path: Path, columns: tuple[str, ...]) -> None:
 
 
 def load_personas(path: Path, split: PersonaSplit = "test") -> pl.DataFrame:
-    """Personas (contract: persona_id, split, the 33 attributes) with their canonical text.
-
-    Attribute columns the file lacks are treated as not applicable. Adds `persona_text`.
+    """Personas (the personas.parquet contract, or a JSONL file with the same columns) with
+    their canonical text. Attribute columns the file lacks are treated as not applicable. Adds
+    `persona_text`.
     """
-    frame = read_table(path)
-    _require(frame, path, ("persona_id",))
-    if not any(name in frame.columns for name in ATTRIBUTES):
-        raise InputError(f"{path}: no persona attribute columns (e.g. 'age', 'sex')")
+    frame = PERSONAS.check(read_table(path), path)
     if split != "all":
         if "split" not in frame.columns:
             raise InputError(f"{path}: no 'split' column to select {split} personas from")
@@ -65,27 +60,14 @@ def load_personas(path: Path, split: PersonaSplit = "test") -> pl.DataFrame:
     duplicated = frame.filter(pl.col("persona_id").is_duplicated()).get_column("persona_id")
     if len(duplicated):
         raise InputError(f"{path}: persona_id '{duplicated[0]}' appears more than once")
-    texts = []
-    for row in frame.iter_rows(named=True):
-        texts.append(persona_from_row(row, path).to_text())
+    texts = [persona_card(row, path) for row in frame.iter_rows(named=True)]
     return frame.with_columns(pl.Series("persona_text", texts, dtype=pl.String))
 
 
-def persona_from_row(row: dict[str, Any], path: Path | str) -> Persona:
-    try:
-        return Persona.from_row(row)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"])
-        raise InputError(
-            f"{path}: persona '{row.get('persona_id')}': field '{field}': {error['msg']}"
-        ) from None
-
-
 def load_prompts(path: Path, split: PromptSplit = "heldout") -> pl.DataFrame:
-    """Prompts (contract: prompt_id, text, kept, split, topic): the kept rows of the split.
-
-    A file without a `kept` column keeps every row; without a `split` column, `split` is ignored.
+    """Prompts (the prompts.parquet contract, or the user's own file with at least prompt_id
+    and text): the kept rows of the split. A file without a `kept` column keeps every row;
+    without a `split` column, `split` is ignored.
     """
     frame = read_table(path)
     _require(frame, path, ("prompt_id", "text"))
@@ -142,8 +124,8 @@ def resolve_inputs(
     run_path: Path, personas: Path | None, prompts: Path | None
 ) -> tuple[Path, Path]:
     """Input files: the given ones, else the run directory's artifacts."""
-    personas_path = personas or run_path / PERSONAS_FILE
-    prompts_path = prompts or run_path / PROMPTS_FILE
+    personas_path = personas or PERSONAS.file(run_path)
+    prompts_path = prompts or PROMPTS.file(run_path)
     for path, flag, stage in (
         (personas_path, "--personas", "personas"),
         (prompts_path, "--prompts", "prompts"),

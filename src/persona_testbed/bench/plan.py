@@ -11,7 +11,7 @@ from persona_testbed.bench.critics import JudgeItem, critic_messages, subtlety_m
 from persona_testbed.bench.generate import AnswerJob, answer_messages, summary_messages
 from persona_testbed.bench.methods import Method
 from persona_testbed.bench.stage import BenchInputs, build_jobs, build_loo_jobs
-from persona_testbed.census.persona import ATTRIBUTES
+from persona_testbed.contracts import ATTRIBUTES
 from persona_testbed.llm import Message, PriceTable, parse_spec
 
 # The usual rule of thumb for English text.

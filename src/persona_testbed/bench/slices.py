@@ -14,8 +14,7 @@ from typing import Literal
 
 import polars as pl
 
-from persona_testbed.census.categories import AGE_BRACKETS
-from persona_testbed.census.persona import ATTRIBUTES
+from persona_testbed.contracts import AGE_BRACKETS, ATTRIBUTES
 from persona_testbed.errors import InputError
 
 AGE_BRACKET = "age bracket"

@@ -38,13 +38,29 @@ from persona_testbed.bench.metrics import (
 from persona_testbed.bench.pairs import (
     load_personas,
     load_prompts,
-    persona_from_row,
     resolve_inputs,
     sample_pairs,
 )
 from persona_testbed.bench.slices import DEFAULT_SLICE_ATTRIBUTES, check_filters_match
 from persona_testbed.bench.tables import leaderboard_frame, leaderboard_markdown, markdown_table
 from persona_testbed.bench.templates import TemplateSet
+from persona_testbed.contracts import (
+    BENCH_ACCURACY_PNG,
+    BENCH_DROPS,
+    BENCH_DROPS_MD,
+    BENCH_DROPS_PNG,
+    BENCH_LEADERBOARD,
+    BENCH_LEADERBOARD_MD,
+    BENCH_LOO,
+    BENCH_LOO_PNG,
+    BENCH_LOO_SAMPLES,
+    BENCH_PASSK_PNG,
+    BENCH_SAMPLES,
+    BENCH_SLICES,
+    BENCH_SLICES_PNG,
+    BENCH_SUMMARY,
+    persona_from_row,
+)
 from persona_testbed.errors import InputError
 from persona_testbed.estimation import RESAMPLES
 from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, merge_usage
@@ -52,20 +68,21 @@ from persona_testbed.llm.generation import STATS_KEY
 from persona_testbed.run import RunDir
 
 STAGE = "bench"
-SAMPLES = "bench/samples.parquet"
-LOO_SAMPLES = "bench/loo_samples.parquet"
-SUMMARY = "bench/summary.json"
-LEADERBOARD_CSV = "bench/leaderboard.csv"
-LEADERBOARD_MD = "bench/leaderboard.md"
-SLICES_CSV = "bench/slices.csv"
-DROPS_CSV = "bench/attribute_drops.csv"
-DROPS_MD = "bench/attribute_drops.md"
-LOO_CSV = "bench/loo.csv"
-ACCURACY_PNG = "bench/accuracy_by_method.png"
-PASSK_PNG = "bench/pass_at_k.png"
-DROPS_PNG = "bench/attribute_drops.png"
-SLICES_PNG = "bench/slices.png"
-LOO_PNG = "bench/loo.png"
+# The stage's files by their contract paths (contracts.artifacts spells them).
+SAMPLES = BENCH_SAMPLES.path
+LOO_SAMPLES = BENCH_LOO_SAMPLES.path
+SUMMARY = BENCH_SUMMARY.path
+LEADERBOARD_CSV = BENCH_LEADERBOARD.path
+LEADERBOARD_MD = BENCH_LEADERBOARD_MD.path
+SLICES_CSV = BENCH_SLICES.path
+DROPS_CSV = BENCH_DROPS.path
+DROPS_MD = BENCH_DROPS_MD.path
+LOO_CSV = BENCH_LOO.path
+ACCURACY_PNG = BENCH_ACCURACY_PNG.path
+PASSK_PNG = BENCH_PASSK_PNG.path
+DROPS_PNG = BENCH_DROPS_PNG.path
+SLICES_PNG = BENCH_SLICES_PNG.path
+LOO_PNG = BENCH_LOO_PNG.path
 
 NOTES = (
     "accuracy = share of valid critic verdicts saying the answer needs no revision; verdicts "
@@ -280,10 +297,6 @@ def _clients(
     return clients, made
 
 
-def _write_table(stage: Any, name: str, frame: pl.DataFrame) -> None:
-    stage.write_file(name, lambda tmp: frame.write_csv(tmp))
-
-
 def _write_text(stage: Any, name: str, text: str) -> None:
     stage.write_file(name, lambda tmp: Path(tmp).write_text(text, "utf-8"))
 
@@ -352,13 +365,13 @@ def _run(
         every = pl.DataFrame(rows, schema=SAMPLE_SCHEMA)
         samples = every.filter(pl.col("removed_attribute").is_null())
         loo_samples = every.filter(pl.col("removed_attribute").is_not_null())
-        stage.write_parquet(SAMPLES, samples)
+        BENCH_SAMPLES.write(stage, samples)
 
         methods = [m.value for m in config.methods]
         metrics = method_metrics(samples, config.k, inputs.streams, methods)
         leaderboard = leaderboard_frame(metrics, config.k)
         model_ids = [clients[s].model_id for s in config.models]
-        _write_table(stage, LEADERBOARD_CSV, leaderboard)
+        BENCH_LEADERBOARD.write(stage, leaderboard)
         _write_text(
             stage,
             LEADERBOARD_MD,
@@ -371,7 +384,7 @@ def _run(
         )
         filters = config.slice_filters()
         slices = slice_table(samples, pairs, DEFAULT_SLICE_ATTRIBUTES, filters, inputs.streams)
-        _write_table(stage, SLICES_CSV, slices)
+        BENCH_SLICES.write(stage, slices)
 
         drops = None
         if Method.PERSONA_SUMMARY in config.methods:
@@ -388,7 +401,7 @@ def _run(
                 templates=templates,
             )
             drops = drops_table(mentions, inputs.streams)
-            _write_table(stage, DROPS_CSV, drops)
+            BENCH_DROPS.write(stage, drops)
             _write_text(
                 stage,
                 DROPS_MD,
@@ -397,10 +410,10 @@ def _run(
 
         loo = None
         if config.loo:
-            stage.write_parquet(LOO_SAMPLES, loo_samples)
+            BENCH_LOO_SAMPLES.write(stage, loo_samples)
             full = samples.filter(pl.col("method") == Method.PERSONA.value)
             loo = loo_table(full, loo_samples, inputs.streams)
-            _write_table(stage, LOO_CSV, loo)
+            BENCH_LOO.write(stage, loo)
 
         judge_id = judge.model_id
         _write_plot(
@@ -433,7 +446,7 @@ def _run(
             "leave_one_out": None if loo is None else loo.to_dicts(),
             "usage": {model: u.model_dump() for model, u in usage.items()},
         }
-        stage.write_json(SUMMARY, summary)
+        BENCH_SUMMARY.write(stage, summary)
         stage.record.stats.update(
             {
                 "pairs": pairs.height,

@@ -12,13 +12,6 @@ from persona_testbed.census.dictionary import DataDictionary
 from persona_testbed.census.enrich import enrich
 from persona_testbed.census.households import attach_household_codes, derive_household_codes
 from persona_testbed.census.joints import compare_joints, joint_reference
-from persona_testbed.census.persona import (
-    ATTRIBUTES,
-    CENSUS_ATTRIBUTES,
-    OUTPUT_COLUMNS,
-    PROCEDURAL_ATTRIBUTES,
-    Persona,
-)
 from persona_testbed.census.pums import read_households, read_persons
 from persona_testbed.census.raking import (
     RakeResult,
@@ -29,6 +22,7 @@ from persona_testbed.census.raking import (
 )
 from persona_testbed.census.sampling import Sampling, draw_iid, draw_systematic_pps
 from persona_testbed.census.stage import (
+    NO_RAKE,
     PersonaBuild,
     PersonaConfig,
     PersonasResult,
@@ -41,13 +35,9 @@ from persona_testbed.census.stage import (
 )
 
 __all__ = [
-    "ATTRIBUTES",
-    "CENSUS_ATTRIBUTES",
-    "OUTPUT_COLUMNS",
-    "PROCEDURAL_ATTRIBUTES",
+    "NO_RAKE",
     "CompareResult",
     "DataDictionary",
-    "Persona",
     "PersonaBuild",
     "PersonaConfig",
     "PersonasResult",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from persona_testbed.contracts.brackets import AGE_BRACKETS
+
 # INDP label prefix -> industry sector (2017 NAICS-based Census industry groups).
 INDUSTRY_SECTORS: dict[str, str] = {
     "AGR": "Agriculture, Forestry, Fishing and Hunting",
@@ -109,17 +111,6 @@ RACE_ETHNICITY_BY_RACE: dict[str, str] = {
     for race in RACE_GROUP_BY_RACE
 }
 
-# Age brackets: the target's adult brackets, preceded by two child brackets.
-AGE_BRACKETS: tuple[tuple[int, int, str], ...] = (
-    (0, 4, "Under 5"),
-    (5, 17, "5-17"),
-    (18, 24, "18-24"),
-    (25, 34, "25-34"),
-    (35, 44, "35-44"),
-    (45, 54, "45-54"),
-    (55, 64, "55-64"),
-    (65, 200, "65+"),
-)
 ADULT_AGE = 18
 
 # Income brackets (2018 dollars, ADJINC applied) for the census comparison.

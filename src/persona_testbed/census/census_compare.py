@@ -17,24 +17,29 @@ from persona_testbed.census.compare import (
     to_markdown,
 )
 from persona_testbed.census.joints import compare_joints, joints_markdown
-from persona_testbed.census.stage import (
-    BEFORE_PRUNING_PARQUET,
-    JOINT_REFERENCE_PARQUET,
-    PERSONAS_PARQUET,
-    REFERENCE_PARQUET,
-    STAGE,
+from persona_testbed.census.stage import STAGE
+from persona_testbed.contracts import (
+    BEFORE_PRUNING,
+    CENSUS_COMPARE_CSV,
+    CENSUS_COMPARE_MD,
+    CENSUS_COMPARE_PNG,
+    CENSUS_JOINT_CSV,
+    CENSUS_JOINT_PNG,
+    CENSUS_REFERENCE,
+    JOINT_REFERENCE,
+    PERSONAS,
 )
 from persona_testbed.errors import InputError
 from persona_testbed.run import RunDir
-from persona_testbed.run.read import read_parquet
 from persona_testbed.seeding import child_rng
 
 COMPARE_STAGE = "census-compare"
-TABLE_CSV = "census_compare.csv"
-TABLE_MD = "census_compare.md"
-FIGURE_PNG = "census_compare.png"
-JOINT_CSV = "census_joint.csv"
-JOINT_PNG = "census_joint.png"
+# The stage's files by their contract paths (contracts.artifacts spells them).
+TABLE_CSV = CENSUS_COMPARE_CSV.path
+TABLE_MD = CENSUS_COMPARE_MD.path
+FIGURE_PNG = CENSUS_COMPARE_PNG.path
+JOINT_CSV = CENSUS_JOINT_CSV.path
+JOINT_PNG = CENSUS_JOINT_PNG.path
 
 
 @dataclass(frozen=True)
@@ -80,24 +85,21 @@ def run_census_compare(run_path: Path, *, force: bool = False) -> CompareResult:
     record = run.stage_record(STAGE)
     if record is None or not record.complete:
         raise InputError(f"{run_path}: no completed '{STAGE}' stage (run `persona personas` first)")
-    personas_path, reference_path = run.file(PERSONAS_PARQUET), run.file(REFERENCE_PARQUET)
-    for path in (personas_path, reference_path):
-        if not path.is_file():
-            raise InputError(f"{path}: missing (re-run `persona personas`)")
-    personas = read_parquet(personas_path)  # a truncated file: one line, not a traceback
-    reference = read_parquet(reference_path)
+    personas_path, reference_path = PERSONAS.file(run), CENSUS_REFERENCE.file(run)
+    personas = PERSONAS.read(run)  # missing, truncated, a column short: one line
+    reference = CENSUS_REFERENCE.read(run)
     seed = record.seed or 0
     sampling, drawn_from = _design(record.stats)
     controlled = controlled_pairs(sampling, drawn_from)
     table = compare(personas, reference, child_rng(seed, "census-compare noise"), controlled)
     inputs = [personas_path, reference_path]
     joints = None
-    joint_path, before_path = run.file(JOINT_REFERENCE_PARQUET), run.file(BEFORE_PRUNING_PARQUET)
-    before = pl.read_parquet(before_path) if before_path.is_file() else None
+    joint_path, before_path = JOINT_REFERENCE.file(run), BEFORE_PRUNING.file(run)
+    before = BEFORE_PRUNING.read(run) if before_path.is_file() else None
     if joint_path.is_file():  # runs made before joint checks existed have no joint reference
         joints = compare_joints(
             personas,
-            pl.read_parquet(joint_path),
+            JOINT_REFERENCE.read(run),
             child_rng(seed, "census-compare joint noise"),
             before,
         )
@@ -144,14 +146,14 @@ def run_census_compare(run_path: Path, *, force: bool = False) -> CompareResult:
         inputs=inputs,
         force=force,
     ) as stage:
-        stage.write_file(TABLE_CSV, table.write_csv)
-        stage.write_file(TABLE_MD, lambda tmp: Path(tmp).write_text(markdown, encoding="utf-8"))
-        stage.write_file(FIGURE_PNG, lambda tmp: plot_comparison(shares, reference, tmp, title))
+        CENSUS_COMPARE_CSV.write(stage, table)
+        CENSUS_COMPARE_MD.write(stage, lambda tmp: Path(tmp).write_text(markdown, "utf-8"))
+        CENSUS_COMPARE_PNG.write(stage, lambda tmp: plot_comparison(shares, reference, tmp, title))
         if joints is not None:
             joint_table = joints
-            stage.write_file(JOINT_CSV, joint_table.write_csv)
+            CENSUS_JOINT_CSV.write(stage, joint_table)
             joint_title = f"{personas.height} personas: two-way tables vs the weighted pool"
-            stage.write_file(JOINT_PNG, lambda tmp: plot_joints(joint_table, tmp, joint_title))
+            CENSUS_JOINT_PNG.write(stage, lambda tmp: plot_joints(joint_table, tmp, joint_title))
         stage.record.stats.update(stats)
     return CompareResult(run=run, table=table, stats=stats, joints=joints)
 

@@ -26,15 +26,15 @@ import polars as pl
 from scipy.stats import chi2 as chi2_distribution
 
 from persona_testbed.census.categories import (
-    AGE_BRACKETS,
     INCOME_BRACKETS,
     RACE_ETHNICITY_BY_RACE,
     RACE_ETHNICITY_GROUPS,
     RACE_GROUP_BY_RACE,
     range_label,
 )
-from persona_testbed.census.persona import CENSUS_ATTRIBUTES
 from persona_testbed.census.raking import RakeTarget
+from persona_testbed.contracts import CENSUS_ATTRIBUTES
+from persona_testbed.contracts.brackets import AGE_BRACKETS
 
 NOT_APPLICABLE = "Not applicable"
 TARGET_ATTRIBUTES = {

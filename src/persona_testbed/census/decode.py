@@ -11,7 +11,6 @@ import re
 import polars as pl
 
 from persona_testbed.census.categories import (
-    AGE_BRACKETS,
     FERTILITY_LABELS,
     HISPANIC,
     INDUSTRY_SECTORS,
@@ -25,6 +24,7 @@ from persona_testbed.census.categories import (
     range_label,
 )
 from persona_testbed.census.dictionary import DataDictionary, Variable
+from persona_testbed.contracts.brackets import AGE_BRACKETS
 
 # Internal helper columns (not persona attributes) start with "_".
 AGE_BRACKET = "_age_bracket"

@@ -15,7 +15,7 @@ import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 
-from persona_testbed.census.persona import CENSUS_ATTRIBUTES
+from persona_testbed.contracts import CENSUS_ATTRIBUTES
 
 MAX_BARS = 8
 LABEL_CHARS = 34

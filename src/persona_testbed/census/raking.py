@@ -33,12 +33,12 @@ import polars as pl
 
 from persona_testbed.census.categories import (
     ADULT_AGE,
-    AGE_BRACKETS,
     RACE_ETHNICITY_GROUPS,
     RACE_GROUPS,
 )
 from persona_testbed.census.decode import AGE_BRACKET, RACE_ETHNICITY, RACE_GROUP
 from persona_testbed.census.resources import US_2022_TARGET
+from persona_testbed.contracts.brackets import AGE_BRACKETS
 from persona_testbed.errors import InputError
 
 US_2022 = "us-2022"

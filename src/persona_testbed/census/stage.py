@@ -31,12 +31,6 @@ from persona_testbed.census.llm_steps import (
     judge_consistency,
     open_ended_fill,
 )
-from persona_testbed.census.persona import (
-    ATTRIBUTES,
-    CENSUS_ATTRIBUTES,
-    OUTPUT_COLUMNS,
-    Persona,
-)
 from persona_testbed.census.pums import read_households, read_persons
 from persona_testbed.census.raking import RakeResult, effective_sample_size, load_target, rake
 from persona_testbed.census.resources import (
@@ -45,6 +39,18 @@ from persona_testbed.census.resources import (
     DERIVED_DICTIONARY,
 )
 from persona_testbed.census.sampling import Sampling, draw
+from persona_testbed.contracts import (
+    ATTRIBUTES,
+    BEFORE_PRUNING,
+    CENSUS_ATTRIBUTES,
+    CENSUS_REFERENCE,
+    JOINT_REFERENCE,
+    OUTPUT_COLUMNS,
+    PERSONAS,
+    PERSONAS_JSONL,
+    PRUNED_PERSONAS,
+    Persona,
+)
 from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.llm.specs import DEFAULT_MODEL
 from persona_testbed.run import RunDir
@@ -62,14 +68,13 @@ TRAIN_FRACTION = 1000 / 1586
 # prunes about 8.5%), so one extra round of judging usually completes N.
 OVERDRAW = 1.15
 STAGE = "personas"
-PERSONAS_PARQUET = "personas.parquet"
-PERSONAS_JSONL = "personas.jsonl"
-REFERENCE_PARQUET = "census_reference.parquet"
-PRUNED_JSONL = "personas_pruned.jsonl"
-# The pool's weighted two-way tables, and the census records of the first draw before the LLM
-# consistency judge pruned it (LLM runs only): `census-compare` checks joints before and after.
-JOINT_REFERENCE_PARQUET = "census_joint_reference.parquet"
-BEFORE_PRUNING_PARQUET = "personas_before_pruning.parquet"
+# The stage's files by their contract paths (contracts.artifacts spells them). The joint
+# reference and the records before pruning (LLM runs only) let `census-compare` check joints
+# before and after the LLM consistency judge.
+PERSONAS_PARQUET = PERSONAS.path
+REFERENCE_PARQUET = CENSUS_REFERENCE.path
+JOINT_REFERENCE_PARQUET = JOINT_REFERENCE.path
+BEFORE_PRUNING_PARQUET = BEFORE_PRUNING.path
 BUNDLED_SOURCE = "bundled ACS 2018 1-year PUMS, 14 states (all 173,916 person records)"
 
 
@@ -463,25 +468,25 @@ def run_personas(
         force=force,
     ) as stage:
         build = build_personas(config, population, client)
-        stage.write_parquet(PERSONAS_PARQUET, build.personas)
-        stage.write_file(PERSONAS_JSONL, build.personas.write_ndjson)
-        stage.write_parquet(REFERENCE_PARQUET, build.reference)
+        PERSONAS.write(stage, build.personas)
+        PERSONAS_JSONL.write(stage, build.personas)
+        CENSUS_REFERENCE.write(stage, build.reference)
         if build.pruned is not None:
-            stage.write_file(PRUNED_JSONL, build.pruned.write_ndjson)
+            PRUNED_PERSONAS.write(stage, build.pruned)
         if build.joint_reference is not None:
-            stage.write_parquet(JOINT_REFERENCE_PARQUET, build.joint_reference)
+            JOINT_REFERENCE.write(stage, build.joint_reference)
         if build.before_pruning is not None:
-            stage.write_parquet(BEFORE_PRUNING_PARQUET, build.before_pruning)
+            BEFORE_PRUNING.write(stage, build.before_pruning)
         stage.record.stats.update(build.stats)
         if config.use_llm and client is not None:
             stage.add_usage(client.usage)
-    return PersonasResult(run=run, stats=build.stats, personas_path=run.file(PERSONAS_PARQUET))
+    return PersonasResult(run=run, stats=build.stats, personas_path=PERSONAS.file(run))
 
 
 def find_persona(path: Path, persona_id: str) -> Persona | None:
     """The persona with this id (or, for a number, at this row) in a personas.parquet."""
     if not path.is_file():
-        raise InputError(f"{path}: not found (run `persona personas` first)")
+        raise InputError(f"{path}: {PERSONAS.what} not found (run `{PERSONAS.command}` first)")
     frame = pl.scan_parquet(path)
     try:
         match = frame.filter(pl.col("persona_id") == persona_id).collect()

@@ -13,11 +13,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from persona_testbed.agreement import LooConfig, ModelsConfig
-from persona_testbed.bench.config import BenchConfig
-from persona_testbed.census.stage import PersonaConfig
+from persona_testbed.bench import BenchConfig
+from persona_testbed.census import PersonaConfig
 from persona_testbed.llm import DEFAULT_MODEL, ClientSettings, PriceTable
-from persona_testbed.preferences.stage import PreferencesConfig
-from persona_testbed.prompts.stage import PromptsConfig
+from persona_testbed.preferences import PreferencesConfig
+from persona_testbed.prompts import PromptsConfig
 
 StageName = Literal["personas", "prompts", "preferences", "bench", "agreement"]
 STAGE_ORDER: tuple[StageName, ...] = ("personas", "prompts", "preferences", "bench", "agreement")

@@ -14,7 +14,7 @@ from pathlib import Path
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import PriceTable, parse_spec
 from persona_testbed.pipeline.config import RunConfig
-from persona_testbed.preferences.plan import (
+from persona_testbed.preferences import (
     CHARS_PER_TOKEN,
     DEFAULT_PERSONA_CHARS,
     DEFAULT_QUESTION_CHARS,
@@ -69,7 +69,7 @@ def _row(
 def _prompt_counts(config: RunConfig) -> tuple[int, int, str]:
     """(prompts to curate, prompts kept for preferences, note). Without the file at hand, the
     paper's PRISM numbers; with it, every prompt counts as kept (an upper bound)."""
-    from persona_testbed.prompts.stage import load_source
+    from persona_testbed.prompts import load_source
 
     try:
         n = load_source(config.prompts).height
@@ -106,7 +106,7 @@ def plan_run(config: RunConfig, prices: PriceTable, run_path: Path | None = None
                  2 * n_prompts, DEFAULT_QUESTION_CHARS + INSTRUCTION_CHARS, 1, prices, prompt_note)
         )  # fmt: skip
     if "preferences" in config.stages:
-        from persona_testbed.preferences.stage import plan_for_run
+        from persona_testbed.preferences import plan_for_run
 
         pref = config.preferences
         n_personas = min(config.personas.n, pref.max_personas or config.personas.n)
@@ -178,7 +178,7 @@ def plan_run(config: RunConfig, prices: PriceTable, run_path: Path | None = None
 def _agreement_rows(config: RunConfig, prices: PriceTable, persona_chars: int) -> list[PlanRow]:
     """LOO: base answers, DPF critique + revision per (pair, question), both role-play
     annotators of every pair in both option orders. Models: every annotator, both orders."""
-    from persona_testbed.census.persona import ATTRIBUTES
+    from persona_testbed.contracts import ATTRIBUTES
 
     rows: list[PlanRow] = []
     loo = config.agreement.loo

@@ -32,8 +32,7 @@ def _zip_or_csv(path: Path) -> None:
 
 
 def _personas_checks(config: RunConfig) -> list[Callable[[], object]]:
-    from persona_testbed.census.raking import load_target
-    from persona_testbed.census.stage import NO_RAKE, load_dictionary
+    from persona_testbed.census import NO_RAKE, load_dictionary, load_target
 
     section = config.personas
     checks: list[Callable[[], object]] = []
@@ -45,7 +44,7 @@ def _personas_checks(config: RunConfig) -> list[Callable[[], object]]:
 
 
 def _prompts_checks(config: RunConfig) -> list[Callable[[], object]]:
-    from persona_testbed.prompts.stage import load_source
+    from persona_testbed.prompts import load_source
 
     return [lambda: load_source(config.prompts)]
 
@@ -57,7 +56,7 @@ def _preferences_checks(config: RunConfig) -> list[Callable[[], object]]:
 
 
 def _bench_checks(config: RunConfig) -> list[Callable[[], object]]:
-    from persona_testbed.bench.templates import TemplateSet
+    from persona_testbed.bench import TemplateSet
 
     section = config.bench
     checks: list[Callable[[], object]] = [lambda: TemplateSet.load(section.templates)]
@@ -68,7 +67,7 @@ def _bench_checks(config: RunConfig) -> list[Callable[[], object]]:
 
 
 def _agreement_checks(config: RunConfig) -> list[Callable[[], object]]:
-    from persona_testbed.agreement.labels import read_labels
+    from persona_testbed.agreement import read_labels
 
     checks: list[Callable[[], object]] = []
     loo, models = config.agreement.loo, config.agreement.models

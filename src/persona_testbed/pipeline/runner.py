@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from persona_testbed.contracts import PIPELINE_JSON
 from persona_testbed.llm import ClientSettings, LLMClient
 from persona_testbed.llm.generation import stage_failures
 from persona_testbed.pipeline.config import RunConfig, StageName
@@ -28,7 +29,7 @@ from persona_testbed.run import RunDir, write_json_atomic
 from persona_testbed.run.lock import run_dir_lock
 from persona_testbed.run.manifest import canonical_json
 
-PIPELINE_FILE = "pipeline.json"
+PIPELINE_FILE = PIPELINE_JSON.path
 
 
 @dataclass

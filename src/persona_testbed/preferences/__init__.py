@@ -22,7 +22,15 @@ from persona_testbed.preferences.dpf import (
 from persona_testbed.preferences.export import build_dataset_dict, dataset_card, save_dataset_dict
 from persona_testbed.preferences.inputs import PromptPools, load_personas, load_prompt_pools
 from persona_testbed.preferences.persona_judge import Judgment, judge_choice, judge_pairs
-from persona_testbed.preferences.plan import CallPlan, StepPlan, expected_unique, plan_calls
+from persona_testbed.preferences.plan import (
+    CHARS_PER_TOKEN,
+    DEFAULT_PERSONA_CHARS,
+    DEFAULT_QUESTION_CHARS,
+    CallPlan,
+    StepPlan,
+    expected_unique,
+    plan_calls,
+)
 from persona_testbed.preferences.sampling import SPLITS, PairSizes, assign_prompts
 from persona_testbed.preferences.stage import (
     HF_DIR,
@@ -47,6 +55,9 @@ from persona_testbed.preferences.verification import (
 )
 
 __all__ = [
+    "CHARS_PER_TOKEN",
+    "DEFAULT_PERSONA_CHARS",
+    "DEFAULT_QUESTION_CHARS",
     "HF_DIR",
     "PREFERENCES_PARQUET",
     "SPLITS",

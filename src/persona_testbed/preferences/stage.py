@@ -16,6 +16,14 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from persona_testbed.contracts import (
+    PERSONAS,
+    PREFERENCES,
+    PREFERENCES_HF,
+    PROMPTS,
+    VERIFICATION,
+)
+from persona_testbed.contracts import VERIFICATION_MD as VERIFICATION_TABLE
 from persona_testbed.errors import InputError
 from persona_testbed.llm.generation import STATS_KEY, Generation, failure_tally
 from persona_testbed.llm.specs import DEFAULT_MODEL
@@ -33,13 +41,7 @@ from persona_testbed.preferences.export import (
     save_dataset_dict,
     usable_pairs,
 )
-from persona_testbed.preferences.inputs import (
-    PERSONAS_PARQUET,
-    PROMPTS_PARQUET,
-    PromptPools,
-    load_personas,
-    load_prompt_pools,
-)
+from persona_testbed.preferences.inputs import PromptPools, load_personas, load_prompt_pools
 from persona_testbed.preferences.persona_judge import Judgment, judge_pairs
 from persona_testbed.preferences.plan import (
     DEFAULT_PERSONA_CHARS,
@@ -50,17 +52,17 @@ from persona_testbed.preferences.plan import (
 from persona_testbed.preferences.sampling import SPLITS, PairSizes, assign_prompts
 from persona_testbed.preferences.templates import TemplateSet, load_templates
 from persona_testbed.preferences.verification import verification_markdown, verification_report
-from persona_testbed.prompts.split import train_size
 from persona_testbed.run import RunDir
 
 if TYPE_CHECKING:
     from persona_testbed.llm import LLMClient, PriceTable
 
 STAGE = "preferences"
-PREFERENCES_PARQUET = "preferences.parquet"
-HF_DIR = "preferences_hf"
-VERIFICATION_JSON = "preferences/verification.json"
-VERIFICATION_MD = "preferences/verification.md"
+# The stage's files by their contract paths (contracts.artifacts spells them).
+PREFERENCES_PARQUET = PREFERENCES.path
+HF_DIR = PREFERENCES_HF.path
+VERIFICATION_JSON = VERIFICATION.path
+VERIFICATION_MD = VERIFICATION_TABLE.path
 
 
 class PreferencesConfig(BaseModel):
@@ -356,18 +358,19 @@ def plan_for_run(
     """The call plan for `config` on this run's personas and prompts; `plan_personas` /
     `plan_prompts` (kept prompts, split 3000:868) override the counts, e.g. for paper scale.
     Missing run files fall back to typical text lengths."""
+    from persona_testbed.prompts import train_size
+
     templates = load_templates(config.templates)
     persona_chars, question_chars = float(DEFAULT_PERSONA_CHARS), float(DEFAULT_QUESTION_CHARS)
     n_personas = n_train = n_heldout = 0
     personas: pl.DataFrame | None = None
     pools: PromptPools | None = None
-    personas_path, prompts_path = run_path / PERSONAS_PARQUET, run_path / PROMPTS_PARQUET
-    if personas_path.is_file():
-        personas = load_personas(personas_path, config.max_personas)
+    if PERSONAS.exists(run_path):
+        personas = load_personas(run_path, config.max_personas)
         n_personas = len(personas)
         persona_chars = _mean_chars(personas["persona_text"], persona_chars)
-    if prompts_path.is_file():
-        pools = load_prompt_pools(prompts_path)
+    if PROMPTS.exists(run_path):
+        pools = load_prompt_pools(run_path)
         n_train, n_heldout = len(pools.train), len(pools.heldout)
         both = pl.concat([pools.train, pools.heldout])
         question_chars = _mean_chars(both["prompt"], question_chars)
@@ -470,9 +473,9 @@ def run_preferences_stage(
     Inputs and templates are checked before the run directory is touched."""
     judge_client = judge_client or client
     templates = load_templates(config.templates)
-    personas_path, prompts_path = run.file(PERSONAS_PARQUET), run.file(PROMPTS_PARQUET)
-    personas = load_personas(personas_path, config.max_personas)
-    pools = load_prompt_pools(prompts_path)
+    personas_path, prompts_path = PERSONAS.file(run), PROMPTS.file(run)
+    personas = load_personas(run, config.max_personas)
+    pools = load_prompt_pools(run)
     if personas.is_empty():
         raise InputError(f"{personas_path}: holds no personas")
     used = config.sizes.fitted(len(pools.train), len(pools.heldout))
@@ -504,10 +507,10 @@ def run_preferences_stage(
             n_personas=len(personas),
             templates=templates,
         )
-        stage.write_parquet(PREFERENCES_PARQUET, frame)
-        stage.write_json(VERIFICATION_JSON, verification)
-        stage.write_file(
-            VERIFICATION_MD, lambda tmp: tmp.write_text(verification_markdown(verification))
+        PREFERENCES.write(stage, frame)
+        VERIFICATION.write(stage, verification)
+        VERIFICATION_TABLE.write(
+            stage, lambda tmp: tmp.write_text(verification_markdown(verification))
         )
         dataset_dict = build_dataset_dict(usable)
         card = dataset_card(
@@ -522,7 +525,7 @@ def run_preferences_stage(
             verification=verification,
             stats=stats,
         )
-        save_dataset_dict(dataset_dict, run.file(HF_DIR), card)
+        save_dataset_dict(dataset_dict, PREFERENCES_HF.file(run), card)
         stage.record.outputs.append(HF_DIR + "/")
         stage.record.stats.update(stats)
         stage.add_usage(client.usage)
@@ -531,7 +534,7 @@ def run_preferences_stage(
     if push_to:
         push_to_hub(dataset_dict, push_to)
     return PreferencesResult(
-        run, run.file(PREFERENCES_PARQUET), run.file(HF_DIR), stats, verification
+        run, PREFERENCES.file(run), PREFERENCES_HF.file(run), stats, verification
     )
 
 

@@ -11,6 +11,8 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from persona_testbed import contracts
+from persona_testbed.contracts import PROMPTS
 from persona_testbed.errors import InputError
 from persona_testbed.llm.specs import DEFAULT_MODEL
 from persona_testbed.prompts.controversy import score_controversy
@@ -31,9 +33,10 @@ if TYPE_CHECKING:
     from persona_testbed.prompts.embedding import Embedder
 
 STAGE = "prompts"
-PROMPTS_PARQUET = "prompts.parquet"
-TOPICS_JSON = "prompts/topics.json"
-TOPICS_PNG = "prompts/topics.png"
+# The stage's files by their contract paths (contracts.artifacts spells them).
+PROMPTS_PARQUET = PROMPTS.path
+TOPICS_JSON = contracts.TOPICS_JSON.path
+TOPICS_PNG = contracts.TOPICS_PNG.path
 # The embedded 135M model rarely puts more than 0.6 on "yes" even for plainly contested
 # questions, so the default keeps questions the model leans towards calling contested
 # (measured on the demo set: see docs/prompts.md). Raise it for a stronger model.
@@ -308,13 +311,13 @@ def run_prompts_stage(
         STAGE, config.manifest_config(embedder.name), seed=config.seed, inputs=inputs, force=force
     ) as stage:
         curation = curate(source, config, client=client, embedder=embedder)
-        stage.write_parquet(PROMPTS_PARQUET, curation.prompts)
-        stage.write_json(TOPICS_JSON, curation.topics)
+        PROMPTS.write(stage, curation.prompts)
+        contracts.TOPICS_JSON.write(stage, curation.topics)
         kept = curation.prompts.filter("kept")
         if len(kept):
             title = f"Topics of {len(kept)} kept prompts ({config.source})"
-            stage.write_file(TOPICS_PNG, lambda tmp: plot_topic_distribution(kept, tmp, title))
+            contracts.TOPICS_PNG.write(stage, lambda tmp: plot_topic_distribution(kept, tmp, title))
         stage.record.stats.update(curation.stats)
         if client is not None and config.uses_llm:
             stage.add_usage(client.usage)
-    return PromptsResult(run, run.file(PROMPTS_PARQUET), curation.stats, curation.topics)
+    return PromptsResult(run, PROMPTS.file(run), curation.stats, curation.topics)

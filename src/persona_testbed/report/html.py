@@ -9,6 +9,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from persona_testbed import __version__
+from persona_testbed.contracts import REPORT_HTML
 from persona_testbed.llm import ModelUsage
 from persona_testbed.report.failures import add_failures_table
 from persona_testbed.report.sections import (
@@ -21,7 +22,7 @@ from persona_testbed.report.sections import (
 )
 from persona_testbed.run import RunDir, write_text_atomic
 
-REPORT_PATH = "report/index.html"
+REPORT_PATH = REPORT_HTML.path
 
 # (anchor, title, manifest stage-name prefixes), in pipeline order.
 SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (

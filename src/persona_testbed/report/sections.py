@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from persona_testbed.contracts import (
+    AGREEMENT_HUMAN_PAIRWISE,
+    AGREEMENT_PAIRWISE,
+    AGREEMENT_SUMMARY,
+    LOO_ATTRIBUTES,
+    PREFERENCES,
+    PROMPTS,
+    VERIFICATION,
+    Table,
+)
 from persona_testbed.llm import is_embedded_model
 from persona_testbed.run import RunDir, StageRecord
 
@@ -156,10 +165,9 @@ def _census_compare_facts(stats: dict[str, Any], section: Section) -> None:
 
 
 def prompts_facts(run: RunDir, section: Section) -> None:
-    path = run.file("prompts.parquet")
-    if not path.is_file():
+    if not PROMPTS.exists(run):
         return
-    prompts = pl.read_parquet(path)
+    prompts = PROMPTS.read(run)
     kept = int(prompts["kept"].sum())
     section.facts.append(("prompts read", str(prompts.height)))
     section.facts.append(("kept", str(kept)))
@@ -177,14 +185,12 @@ def prompts_facts(run: RunDir, section: Section) -> None:
 
 
 def preferences_facts(run: RunDir, section: Section) -> None:
-    path = run.file("preferences.parquet")
-    if path.is_file():
-        pairs = pl.read_parquet(path)
+    if PREFERENCES.exists(run):
+        pairs = PREFERENCES.read(run)
         counts = pairs.group_by("split").len().sort("split").rename({"len": "pairs"})
         section.tables.insert(0, table_view("pairs per split", counts))
-    verification = run.file("preferences/verification.json")
-    if verification.is_file():
-        report = json.loads(verification.read_text("utf-8"))
+    if VERIFICATION.exists(run):
+        report = VERIFICATION.read(run)
         section.facts.append(("judge", str(report.get("judge_model", ""))))
         splits = dict(report.get("splits") or {})
         splits["all"] = report.get("overall") or {}
@@ -200,25 +206,23 @@ def preferences_facts(run: RunDir, section: Section) -> None:
 
 
 # The agreement stage's tables live in Parquet (the PNGs are picked up from the manifest).
-AGREEMENT_TABLES: tuple[tuple[str, str], ...] = (
+AGREEMENT_TABLES: tuple[tuple[Table, str], ...] = (
     (
-        "agreement/loo/attributes.parquet",
+        LOO_ATTRIBUTES,
         "leave-one-out kappa per attribute, with PABAK, observed agreement, dP and AC1 "
         "(ranked by PABAK; lower: more influence)",
     ),
-    ("agreement/models/pairwise.parquet", "pairwise Cohen's kappa between annotators"),
-    ("agreement/models/human_pairwise.parquet", "kappa against human labels"),
+    (AGREEMENT_PAIRWISE, "pairwise Cohen's kappa between annotators"),
+    (AGREEMENT_HUMAN_PAIRWISE, "kappa against human labels"),
 )
 
 
 def agreement_facts(run: RunDir, section: Section) -> None:
-    for output, title in AGREEMENT_TABLES:
-        path = run.file(output)
-        if path.is_file():
-            section.tables.append(table_view(title, pl.read_parquet(path)))
-    summary = run.file("agreement/models/summary.json")
-    if summary.is_file():
-        report = json.loads(summary.read_text("utf-8"))
+    for artifact, title in AGREEMENT_TABLES:
+        if artifact.exists(run):
+            section.tables.append(table_view(title, artifact.read(run)))
+    if AGREEMENT_SUMMARY.exists(run):
+        report = AGREEMENT_SUMMARY.read(run)
         overall = report.get("agreement") or {}
         level = (report.get("config") or {}).get("level", 0.95)
         for key in ("fleiss_kappa", "krippendorff_alpha"):

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from persona_testbed.census.persona import ATTRIBUTES
+from persona_testbed.contracts import ATTRIBUTES
 
 # Column types of personas.parquet: attributes are text except the age.
 PERSONA_SCHEMA: dict[str, type[pl.DataType]] = {

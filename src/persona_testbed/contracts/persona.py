@@ -1,10 +1,17 @@
-"""The persona record: the paper's 33 attributes (Appendix A), same names, same order."""
+"""The persona record: the paper's 33 attributes (Appendix A), same names, same order.
+
+Every stage that shows a persona to a model or a person uses `Persona.to_text` (through
+`persona_card`), so the card is the same text everywhere.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from persona_testbed.errors import InputError
 
 
 class Persona(BaseModel):
@@ -119,3 +126,27 @@ assert len(ATTRIBUTES) == 33
 assert set(CENSUS_ATTRIBUTES) | set(PROCEDURAL_ATTRIBUTES) | {"detailed job description"} == set(
     ATTRIBUTES
 )
+
+
+def persona_from_row(row: dict[str, Any], path: Path | str) -> Persona:
+    """The persona of a personas-table row; a bad value is one line naming the file, the
+    persona and the field."""
+    try:
+        return Persona.from_row(row)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        raise InputError(
+            f"{path}: persona '{row.get('persona_id')}': field '{field}': {error['msg']}"
+        ) from None
+
+
+def persona_card(row: dict[str, Any], path: Path | str) -> str:
+    """The canonical persona card (`Persona.to_text`) of a personas-table row."""
+    return persona_from_row(row, path).to_text()
+
+
+def persona_cards(rows: Any, path: Path | str) -> dict[str, str]:
+    """persona_id -> canonical card, for the rows of a personas table (a frame's
+    `iter_rows(named=True)`)."""
+    return {str(row["persona_id"]): persona_card(row, path) for row in rows}

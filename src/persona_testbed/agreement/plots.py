@@ -18,6 +18,8 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
+from persona_testbed.seeding import child_rng
+
 KAPPA_LIMITS = (-1.05, 1.05)
 
 
@@ -84,7 +86,7 @@ def loo_boxplot(
             widths=0.6,
             showfliers=False,
         )
-        jitter = np.random.default_rng(0)  # fixed: only spreads overlapping dots
+        jitter = child_rng(0, "plot jitter")  # fixed: only spreads overlapping dots
         for position, values in zip(positions, data, strict=True):
             offsets = jitter.uniform(-0.15, 0.15, size=values.size)
             axis.scatter(values, position + offsets, s=9, alpha=0.5, color="tab:blue")

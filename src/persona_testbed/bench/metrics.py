@@ -9,7 +9,6 @@ intervals unchanged.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ import polars as pl
 
 from persona_testbed.bench.passk import pass_at_k_per_cluster
 from persona_testbed.bench.slices import SliceFilter, with_age_bracket
+from persona_testbed.seeding import child_rng
 from persona_testbed.estimation import (
     Estimate,
     Floats,
@@ -29,15 +29,18 @@ from persona_testbed.estimation import (
 )
 
 
-class Streams:
-    """Independent, reproducible random streams for the bootstrap, one per named estimate."""
+BOOTSTRAP_STREAM = "bench/bootstrap"
 
-    def __init__(self, seed_sequence: np.random.SeedSequence) -> None:
-        self._entropy = int(seed_sequence.generate_state(1)[0])
+
+class Streams:
+    """Independent, reproducible random streams for the bootstrap, one per named estimate
+    (`seeding.child_rng` under the purpose "bootstrap", keyed by the estimate's name)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
 
     def rng(self, *key: object) -> np.random.Generator:
-        digest = hashlib.sha256("\x1f".join(map(str, key)).encode("utf-8")).digest()
-        return np.random.default_rng([self._entropy, int.from_bytes(digest[:8], "little")])
+        return child_rng(self.seed, BOOTSTRAP_STREAM, *map(str, key))
 
 
 def pair_counts(samples: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:

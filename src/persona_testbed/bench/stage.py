@@ -51,6 +51,7 @@ from persona_testbed.estimation import RESAMPLES
 from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, merge_usage
 from persona_testbed.llm.generation import STATS_KEY
 from persona_testbed.run import RunDir
+from persona_testbed.seeding import child_rng, child_seed
 
 STAGE = "bench"
 SAMPLES = "bench/samples.parquet"
@@ -87,8 +88,8 @@ NOTES = (
 NOT_JUDGED = Verdict(None, None, None, "", 0)
 NOT_FLAGGED = SubtletyFlag(None, None, None)
 
-# Seed streams, one per purpose (SeedSequence(seed).spawn order is part of reproducibility).
-_PAIRS, _GENERATION, _BOOTSTRAP = range(3)
+# Seed streams, one per purpose, named (seeding.py): adding a draw never shifts another.
+_PAIRS, _GENERATION = "bench/pairs", "bench/generation"
 
 
 @dataclass(frozen=True)
@@ -117,14 +118,13 @@ def prepare_inputs(run_path: Path, config: BenchConfig) -> BenchInputs:
     """Load and check inputs, sample the pairs, load templates (no model call)."""
     if config.loo and Method.PERSONA not in config.methods:
         raise InputError("--loo compares against the 'persona' method: add it to --methods")
-    seeds = np.random.SeedSequence(config.seed).spawn(3)
     templates = TemplateSet.load(config.templates)
     personas_path, prompts_path = resolve_inputs(run_path, config.personas, config.prompts)
     personas = load_personas(personas_path, config.persona_split)
     prompts = load_prompts(prompts_path, config.prompt_split)
-    pairs = sample_pairs(personas, prompts, config.n, np.random.default_rng(seeds[_PAIRS]))
+    pairs = sample_pairs(personas, prompts, config.n, child_rng(config.seed, _PAIRS))
     check_filters_match(config.slice_filters(), pairs)  # a filter matching nobody: fail now
-    request_seed = int(seeds[_GENERATION].generate_state(1)[0] % (2**31 - 1))
+    request_seed = child_seed(config.seed, _GENERATION)
     generation = GenerationSettings(
         temperature=config.temperature, max_tokens=config.max_tokens, seed=request_seed
     )
@@ -134,7 +134,7 @@ def prepare_inputs(run_path: Path, config: BenchConfig) -> BenchInputs:
         prompts_path=prompts_path,
         templates=templates,
         generation=generation,
-        streams=Streams(seeds[_BOOTSTRAP]),
+        streams=Streams(config.seed),
     )
 
 

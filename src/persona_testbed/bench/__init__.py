@@ -42,8 +42,9 @@ from persona_testbed.bench.stage import (
     prepare_inputs,
     run_bench_stage,
 )
-from persona_testbed.bench.templates import PromptTemplate, TemplateSet
+from persona_testbed.bench.templates import TemplateSet
 from persona_testbed.estimation import Estimate, RateEstimate, bootstrap_mean, bootstrap_rate
+from persona_testbed.templates import PromptTemplate
 
 __all__ = [
     "ALL_METHODS",

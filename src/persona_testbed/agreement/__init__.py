@@ -15,7 +15,7 @@ from persona_testbed.agreement.annotator import (
     label_items,
     label_items_with_models,
 )
-from persona_testbed.agreement.bootstrap import Estimate
+from persona_testbed.agreement.bootstrap import AgreementEstimate
 from persona_testbed.agreement.commands import register
 from persona_testbed.agreement.compare import AgreementResult, HumanAgreement, compare_annotators
 from persona_testbed.agreement.items import run_items
@@ -47,8 +47,8 @@ __all__ = [
     "MAJORITY_ANNOTATOR",
     "MODEL_LABEL_COLUMNS",
     "Agreement",
+    "AgreementEstimate",
     "AgreementResult",
-    "Estimate",
     "HumanAgreement",
     "Judgement",
     "LooConfig",

@@ -18,7 +18,6 @@ import polars as pl
 
 from persona_testbed.bench.passk import pass_at_k_per_cluster
 from persona_testbed.bench.slices import SliceFilter, with_age_bracket
-from persona_testbed.seeding import child_rng
 from persona_testbed.estimation import (
     Estimate,
     Floats,
@@ -27,7 +26,7 @@ from persona_testbed.estimation import (
     bootstrap_rate,
     bootstrap_statistic,
 )
-
+from persona_testbed.seeding import child_rng
 
 BOOTSTRAP_STREAM = "bench/bootstrap"
 

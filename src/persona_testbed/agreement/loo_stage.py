@@ -345,7 +345,9 @@ def run_loo_stage(
         )
         stage.write_file(
             BOXPLOT_PNG,
-            lambda tmp: loo_boxplot(kappas, table, Path(tmp), models=models, note=note),
+            lambda tmp: loo_boxplot(
+                kappas, table, Path(tmp), models=models, note=note, seed=config.seed
+            ),
         )
         stage.write_json(
             SUMMARY_JSON,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from persona_testbed.bench import plots
@@ -400,22 +399,28 @@ def _run(
             loo = loo_table(full, loo_samples, inputs.streams)
             _write_table(stage, LOO_CSV, loo)
 
-        judge_id = judge.model_id
+        judge_id, seed = judge.model_id, config.seed
         _write_plot(
             stage,
             ACCURACY_PNG,
-            lambda tmp: plots.accuracy_figure(metrics, methods, judge_id, Path(tmp)),
+            lambda tmp: plots.accuracy_figure(metrics, methods, judge_id, Path(tmp), seed=seed),
         )
-        _write_plot(stage, PASSK_PNG, lambda tmp: plots.pass_at_k_figure(metrics, judge_id, tmp))
+        _write_plot(
+            stage, PASSK_PNG, lambda tmp: plots.pass_at_k_figure(metrics, judge_id, tmp, seed=seed)
+        )
         _write_plot(
             stage,
             SLICES_PNG,
-            lambda tmp: plots.slices_figure(slices, DEFAULT_SLICE_ATTRIBUTES, judge_id, tmp),
+            lambda tmp: plots.slices_figure(
+                slices, DEFAULT_SLICE_ATTRIBUTES, judge_id, tmp, seed=seed
+            ),
         )
         if drops is not None and not drops.is_empty():
-            _write_plot(stage, DROPS_PNG, lambda tmp: plots.drops_figure(drops, judge_id, tmp))
+            _write_plot(
+                stage, DROPS_PNG, lambda tmp: plots.drops_figure(drops, judge_id, tmp, seed=seed)
+            )
         if loo is not None and not loo.is_empty():
-            _write_plot(stage, LOO_PNG, lambda tmp: plots.loo_figure(loo, judge_id, tmp))
+            _write_plot(stage, LOO_PNG, lambda tmp: plots.loo_figure(loo, judge_id, tmp, seed=seed))
 
         usage = merge_usage(*(c.usage for c in {id(c): c for c in clients.values()}.values()))
         summary = {

@@ -130,6 +130,8 @@ def run_census_compare(run_path: Path, *, force: bool = False) -> CompareResult:
         )
         markdown += "\n" + joints_markdown(joints, pruning)
     shares = persona_shares(personas, reference)
+    # The model that judged and filled the personas (none in a --no-llm run).
+    models = [str(record.config["model"])] if record.config.get("model") else []
     rake_name = (record.stats.get("rake") or {}).get("target", "none")
     title = f"{personas.height} personas vs census (raking target: {rake_name})"
     stats = _summary(table, target, joints)
@@ -144,12 +146,18 @@ def run_census_compare(run_path: Path, *, force: bool = False) -> CompareResult:
     ) as stage:
         stage.write_file(TABLE_CSV, table.write_csv)
         stage.write_file(TABLE_MD, lambda tmp: Path(tmp).write_text(markdown, encoding="utf-8"))
-        stage.write_file(FIGURE_PNG, lambda tmp: plot_comparison(shares, reference, tmp, title))
+        stage.write_file(
+            FIGURE_PNG,
+            lambda tmp: plot_comparison(shares, reference, tmp, title, models=models, seed=seed),
+        )
         if joints is not None:
             joint_table = joints
             stage.write_file(JOINT_CSV, joint_table.write_csv)
             joint_title = f"{personas.height} personas: two-way tables vs the weighted pool"
-            stage.write_file(JOINT_PNG, lambda tmp: plot_joints(joint_table, tmp, joint_title))
+            stage.write_file(
+                JOINT_PNG,
+                lambda tmp: plot_joints(joint_table, tmp, joint_title, models=models, seed=seed),
+            )
         stage.record.stats.update(stats)
     return CompareResult(run=run, table=table, stats=stats, joints=joints)
 

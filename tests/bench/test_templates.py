@@ -13,20 +13,20 @@ from persona_testbed.errors import InputError
 def test_bundled_templates_render_with_their_fields() -> None:
     templates = TemplateSet.load()
     assert set(templates.templates) == set(TEMPLATE_FIELDS)
-    messages = templates["persona"].render(persona="age: 40", question="Why $5?")
+    messages = templates["persona"].messages(persona="age: 40", question="Why $5?")
     assert [m.role for m in messages] == ["system", "user"]
     assert "age: 40" in messages[0].content
     assert "quote" in messages[0].content  # asks for subtle personalization
     assert messages[1].content == "Why $5?"
-    (user,) = templates["no-persona"].render(question="Q?")[-1:]
+    (user,) = templates["no-persona"].messages(question="Q?")[-1:]
     assert user.content == "Q?"
-    assert all("$persona" not in m.content for m in templates["no-persona"].render(question="Q"))
+    assert all("$persona" not in m.content for m in templates["no-persona"].messages(question="Q"))
 
 
 def test_override_directory_replaces_one_template_and_changes_the_digest(tmp_path: Path) -> None:
     (tmp_path / "persona.txt").write_text("[user]\nAs $persona, answer: $question\n")
     bundled, custom = TemplateSet.load(), TemplateSet.load(tmp_path)
-    assert custom["persona"].render(persona="P", question="Q")[0].content == "As P, answer: Q"
+    assert custom["persona"].messages(persona="P", question="Q")[0].content == "As P, answer: Q"
     assert custom["critic"].text == bundled["critic"].text
     assert custom.digest() != bundled.digest()
 

@@ -21,15 +21,18 @@ from persona_testbed.census import (
 from persona_testbed.census.curated import load_lists
 from persona_testbed.census.llm_steps import (
     FILL_CATEGORIES,
-    FILL_SYSTEM,
-    JUDGE_SYSTEM,
     choose_fill_categories,
+    fill_template,
     judge_consistency,
+    judge_template,
 )
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import ChatRequest, ClientSettings, LLMClient
 from persona_testbed.run import RunDir
 from persona_testbed.testing import ScriptedBackend
+
+JUDGE_SYSTEM = judge_template().fill("system")
+FILL_SYSTEM = fill_template().fill("system")
 
 
 def _age(request: ChatRequest) -> int:

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from persona_testbed.estimation import (
-    Estimate,
     Floats,
     bootstrap_mean,
     bootstrap_rate,
@@ -133,5 +132,7 @@ def test_formatting() -> None:
     assert format_ci(0.123, 0.4567) == "[12.3%, 45.7%]"
     assert format_ci(None, 0.4) == "n/a"
     assert format_ci(-0.05, 0.1, percent=False) == "[-0.050, 0.100]"
-    assert format_estimate(Estimate(0.5, 0.4, 0.6, 10)) == "50.0% [40.0%, 60.0%]"
-    assert format_estimate(Estimate(None, None, None, 0)) == "n/a"
+    assert format_estimate(0.5, 0.4, 0.6, percent=True) == "50.0% [40.0%, 60.0%]"
+    assert format_estimate(None, None, None) == "n/a"
+    assert format_estimate(0.5, 0.4, 0.6) == "0.500 [0.400, 0.600]"
+    assert format_estimate(0.5, None, None) == "0.500"  # no interval: the value alone

@@ -15,21 +15,25 @@ from persona_testbed.preferences import (
     load_templates,
     refine_answers,
 )
-from persona_testbed.preferences.templates import fill
+from persona_testbed.preferences.templates import SPECS
+from persona_testbed.templates import parse_template
 from tests.preferences.helpers import scripted_client
 
 
 def test_bundled_sets_load_and_paper_quotes_appendix_b() -> None:
     assert {"paper", "subtle"} <= set(available_templates())
     paper = load_templates("paper")
-    critique = paper.critique.user
-    assert critique.startswith("Examine the COMPLETION: '{answer}' in relation to the DEMOGRAPHIC")
+    critique = paper.critique.source("user")
+    assert critique.startswith("Examine the COMPLETION: '$answer' in relation to the DEMOGRAPHIC")
     assert "Put yourself in the shoes of DEMOGRAPHIC." in critique
     assert "Format: EVALUATION: ... SUGGESTIONS: ..." in critique
-    revision = paper.revision.user
-    assert "based on the CRITIQUE: '{critique}'" in revision
+    revision = paper.revision.source("user")
+    assert "based on the CRITIQUE: '$critique'" in revision
     assert "If you make it longer you are a BAD CHATGPT." in revision
     assert load_templates("subtle").digest != paper.digest
+
+
+_BASE = SPECS["base"]
 
 
 def _copy_paper(tmp_path: Path) -> Path:
@@ -41,12 +45,20 @@ def _copy_paper(tmp_path: Path) -> Path:
 def test_user_folder_is_validated_with_the_file_named(tmp_path: Path) -> None:
     folder = _copy_paper(tmp_path)
     assert load_templates(folder).name == "mine"
-    (folder / "critique.txt").write_text("Critique {answer} for {question}.")
-    with pytest.raises(InputError, match=r"mine/critique.txt: missing placeholder \{persona\}"):
+    (folder / "critique.txt").write_text("[user]\nCritique $answer for $question.")
+    with pytest.raises(InputError, match=r"mine/critique.txt: missing placeholder \$persona"):
         load_templates(folder)
-    (folder / "critique.txt").write_text("{persona} {question} {answer} {mood}")
-    with pytest.raises(InputError, match=r"critique.txt: unknown placeholder \{mood\}"):
+    (folder / "critique.txt").write_text("[user]\n$persona $question $answer $mood")
+    with pytest.raises(InputError, match=r"critique.txt: unknown placeholder \$mood"):
         load_templates(folder)
+    # A folder in the old format ({name} placeholders, a separate system file) is told how.
+    (folder / "critique.txt").write_text("[user]\n{persona} $question $answer")
+    with pytest.raises(InputError, match=r"\{persona\} is the old syntax: write \$persona"):
+        load_templates(folder)
+    (folder / "critique_system.txt").write_text("Be kind.")
+    with pytest.raises(InputError, match=r"critique_system.txt: system prompts now go in the"):
+        load_templates(folder)
+    (folder / "critique_system.txt").unlink()
     (folder / "critique.txt").unlink()
     with pytest.raises(InputError, match=r"critique.txt: missing template file"):
         load_templates(folder)
@@ -54,9 +66,10 @@ def test_user_folder_is_validated_with_the_file_named(tmp_path: Path) -> None:
         load_templates("nonexistent")
 
 
-def test_fill_substitutes_once_and_keeps_escaped_braces() -> None:
-    text = fill('{{"q": "{question}"}}', {"question": "is {answer} here?"})
-    assert text == '{"q": "is {answer} here?"}'
+def test_fill_substitutes_once_and_keeps_escaped_dollars() -> None:
+    template = parse_template('[user]\n{"q": "$question", "cost": "$$5"}\n', "t.txt", _BASE)
+    text = template.fill("user", question="is $answer {here}?")
+    assert text == '{"q": "is $answer {here}?", "cost": "$5"}'
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,9 @@ from persona_testbed.agreement.annotator import (
     label_items,
     label_items_with_models,
 )
-from persona_testbed.agreement.bootstrap import Estimate
+from persona_testbed.agreement.bootstrap import AgreementEstimate
 from persona_testbed.agreement.compare import AgreementResult, HumanAgreement, compare_annotators
+from persona_testbed.agreement.dpf import template_digest
 from persona_testbed.agreement.labels import (
     LABEL_COLUMNS,
     MAJORITY_ANNOTATOR,
@@ -43,8 +44,8 @@ __all__ = [
     "MAJORITY_ANNOTATOR",
     "MODEL_LABEL_COLUMNS",
     "Agreement",
+    "AgreementEstimate",
     "AgreementResult",
-    "Estimate",
     "HumanAgreement",
     "Judgement",
     "LooConfig",
@@ -72,4 +73,5 @@ __all__ = [
     "read_labels",
     "run_loo_stage",
     "run_models_stage",
+    "template_digest",
 ]

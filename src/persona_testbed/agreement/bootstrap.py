@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,14 +21,12 @@ from persona_testbed.agreement.statistics import (
     Counts,
     UndefinedPolicy,
 )
-from persona_testbed.estimation import LEVEL, RESAMPLES, Floats
+from persona_testbed.estimation import LEVEL, RESAMPLES, Estimate, Floats
 from persona_testbed.estimation import bootstrap_mean as shared_bootstrap_mean
 from persona_testbed.estimation.bootstrap import cluster_variance, resample_counts, t_interval
 
 __all__ = [
-    "LEVEL",
-    "RESAMPLES",
-    "Estimate",
+    "AgreementEstimate",
     "bootstrap_cohen_kappa",
     "bootstrap_item_counts",
     "bootstrap_mean",
@@ -38,19 +36,21 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Estimate:
-    """A point estimate, its CI (the shared t interval of persona_testbed.estimation; None when
-    it cannot be formed) and how many items and clusters it rests on."""
+class AgreementEstimate(Estimate):
+    """The toolkit's estimate (persona_testbed.estimation: value, CI from the shared t interval,
+    None when it cannot be formed, clusters) plus the items it rests on and whether the point
+    statistic was degenerate (one category used throughout)."""
 
-    value: float | None
-    low: float | None
-    high: float | None
-    n_items: int
-    clusters: int
+    n_items: int = 0
     degenerate: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (_rounded(v) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        fields = ("value", "low", "high", "n_items", "clusters", "degenerate")
+        return {
+            name: (_rounded(v) if isinstance(v, float) else v)
+            for name in fields
+            for v in [getattr(self, name)]
+        }
 
 
 def _rounded(value: float) -> float | None:
@@ -59,6 +59,19 @@ def _rounded(value: float) -> float | None:
 
 def _finite(value: float) -> float | None:
     return None if math.isnan(value) else value
+
+
+def _estimate(
+    point: Agreement, value: float | None, low: float | None, high: float | None, clusters: int
+) -> AgreementEstimate:
+    return AgreementEstimate(
+        value,
+        low,
+        high,
+        clusters=clusters,
+        n_items=point.n_items,
+        degenerate=point.degenerate,
+    )
 
 
 def draws_interval(
@@ -80,7 +93,7 @@ def bootstrap_mean(
     *,
     resamples: int = RESAMPLES,
     level: float = LEVEL,
-) -> Estimate:
+) -> AgreementEstimate:
     """Mean of per-cluster values (NaN left out) with a CI from resampling the clusters."""
     array = np.asarray(values, dtype=np.float64)
     finite = int(np.isfinite(array).sum())
@@ -88,7 +101,7 @@ def bootstrap_mean(
     low, high = shared.low, shared.high
     if low is not None and high is not None:
         low, high = max(-1.0, low), min(1.0, high)
-    return Estimate(shared.value, low, high, finite, finite)
+    return AgreementEstimate(shared.value, low, high, clusters=finite, n_items=finite)
 
 
 def _bootstrap(
@@ -98,13 +111,13 @@ def _bootstrap(
     rng: np.random.Generator,
     resamples: int,
     level: float,
-) -> Estimate:
+) -> AgreementEstimate:
     if clusters < 2 or not point.defined:
-        return Estimate(_finite(point.value), None, None, point.n_items, clusters, point.degenerate)
+        return _estimate(point, _finite(point.value), None, None, clusters)
     weights = resample_counts(clusters, rng, resamples)
     draws = np.fromiter((statistic(w) for w in weights), dtype=np.float64, count=resamples)
     low, high = draws_interval(point.value, draws, clusters, level)
-    return Estimate(point.value, low, high, point.n_items, clusters, point.degenerate)
+    return _estimate(point, point.value, low, high, clusters)
 
 
 def bootstrap_cohen_kappa(
@@ -115,19 +128,19 @@ def bootstrap_cohen_kappa(
     undefined: UndefinedPolicy = "one",
     resamples: int = RESAMPLES,
     level: float = LEVEL,
-) -> Estimate:
+) -> AgreementEstimate:
     """CI of the pooled Cohen's kappa from per-cluster 2x2 tables (clusters x 2 x 2).
 
     All resamples at once: the pooled table of each is a weighted sum of the cluster tables,
     and kappa_from_table's formula is applied to them as arrays (pooled_kappas)."""
     clusters = tables.shape[0]
     if clusters < 2 or not point.defined:
-        return Estimate(_finite(point.value), None, None, point.n_items, clusters, point.degenerate)
+        return _estimate(point, _finite(point.value), None, None, clusters)
     weights = resample_counts(clusters, rng, resamples)
     pooled = np.tensordot(weights, tables, axes=1)
     draws = pooled_kappas(pooled, undefined=undefined)
     low, high = draws_interval(point.value, draws, clusters, level)
-    return Estimate(point.value, low, high, point.n_items, clusters, point.degenerate)
+    return _estimate(point, point.value, low, high, clusters)
 
 
 def pooled_kappas(tables: Counts, *, undefined: UndefinedPolicy = "nan") -> Floats:
@@ -156,7 +169,7 @@ def bootstrap_item_counts(
     undefined: UndefinedPolicy = "one",
     resamples: int = RESAMPLES,
     level: float = LEVEL,
-) -> Estimate:
+) -> AgreementEstimate:
     """Fleiss' kappa or Krippendorff's alpha (`which`) on items x categories counts, with a CI
     from resampling the clusters the items belong to (`cluster_of_item`, codes 0..k-1)."""
     point = which(counts, undefined=undefined)

@@ -18,9 +18,7 @@ import numpy as np
 import polars as pl
 
 from persona_testbed.agreement.bootstrap import (
-    LEVEL,
-    RESAMPLES,
-    Estimate,
+    AgreementEstimate,
     bootstrap_cohen_kappa,
     bootstrap_item_counts,
     bootstrap_mean,
@@ -42,6 +40,7 @@ from persona_testbed.agreement.statistics import (
     krippendorff_alpha,
 )
 from persona_testbed.errors import InputError
+from persona_testbed.estimation import LEVEL, RESAMPLES
 from persona_testbed.seeding import child_rng
 
 PAIR_SCHEMA: dict[str, type[pl.DataType]] = {
@@ -86,9 +85,9 @@ class HumanAgreement:
     personas: int
     majority: Majority
     pairwise: pl.DataFrame
-    mean_pairwise_kappa: Estimate
-    fleiss: Estimate
-    alpha: Estimate
+    mean_pairwise_kappa: AgreementEstimate
+    fleiss: AgreementEstimate
+    alpha: AgreementEstimate
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -112,8 +111,8 @@ class AgreementResult:
     labels: pl.DataFrame
     pairwise: pl.DataFrame
     per_persona: pl.DataFrame
-    fleiss: Estimate | None
-    alpha: Estimate | None
+    fleiss: AgreementEstimate | None
+    alpha: AgreementEstimate | None
     humans: HumanAgreement | None
     settings: AgreementSettings = field(default_factory=AgreementSettings)
 
@@ -235,10 +234,10 @@ def _item_counts(labels: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def _multi_rater(
     labels: pl.DataFrame, purpose: str, settings: AgreementSettings
-) -> tuple[Estimate, Estimate]:
+) -> tuple[AgreementEstimate, AgreementEstimate]:
     counts, clusters = _item_counts(labels)
 
-    def estimate(name: str, which: Callable[..., Agreement]) -> Estimate:
+    def estimate(name: str, which: Callable[..., Agreement]) -> AgreementEstimate:
         return bootstrap_item_counts(
             counts,
             clusters,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from persona_testbed.agreement.annotator import DEFAULT_THRESHOLD
-from persona_testbed.agreement.bootstrap import LEVEL, RESAMPLES
 from persona_testbed.agreement.dpf import DEFAULT_TEMPLATES
 from persona_testbed.agreement.statistics import UndefinedPolicy
+from persona_testbed.estimation import LEVEL, RESAMPLES
 
 
 class AgreementConfig(BaseModel):

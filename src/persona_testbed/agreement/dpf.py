@@ -7,6 +7,7 @@ stage personalises answers and role-plays personas exactly as the preference dat
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from persona_testbed.llm import LLMClient
 from persona_testbed.preferences import (
@@ -20,6 +21,16 @@ from persona_testbed.preferences import (
 )
 
 DEFAULT_TEMPLATES = "paper"
+
+
+class _TemplatesSection(Protocol):
+    @property
+    def templates(self) -> str: ...
+
+
+def template_digest(*sections: _TemplatesSection | None) -> str:
+    """The digests of the template sets the agreement parts use (a part left out adds none)."""
+    return "".join(load_templates(s.templates).digest for s in sections if s is not None)
 
 
 def generate_base_answers(
@@ -45,4 +56,5 @@ __all__ = [
     "judge_choice",
     "load_templates",
     "refine_answers",
+    "template_digest",
 ]

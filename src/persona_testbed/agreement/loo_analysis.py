@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from persona_testbed.agreement.bootstrap import LEVEL, RESAMPLES, bootstrap_mean
+from persona_testbed.agreement.bootstrap import bootstrap_mean
 from persona_testbed.agreement.statistics import (
     UndefinedPolicy,
     cohen_kappa,
@@ -28,6 +28,7 @@ from persona_testbed.agreement.statistics import (
     gwet_ac1_from_table,
     pabak_from_table,
 )
+from persona_testbed.estimation import LEVEL, RESAMPLES
 from persona_testbed.seeding import child_rng
 
 WITHOUT = "without"  # the annotator role-playing P

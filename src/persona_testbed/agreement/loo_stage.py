@@ -356,7 +356,10 @@ def run_loo_stage(
             stage, lambda tmp: Path(tmp).write_text(markdown_table(table), "utf-8")
         )
         LOO_BOXPLOT.write(
-            stage, lambda tmp: loo_boxplot(kappas, table, Path(tmp), models=models, note=note)
+            stage,
+            lambda tmp: loo_boxplot(
+                kappas, table, Path(tmp), models=models, note=note, seed=config.seed
+            ),
         )
         LOO_SUMMARY.write(
             stage,

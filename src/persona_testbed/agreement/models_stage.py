@@ -20,7 +20,6 @@ from persona_testbed.agreement.config import AgreementConfig, check_annotators
 from persona_testbed.agreement.dpf import load_templates
 from persona_testbed.agreement.items import items_for_humans, sample_items
 from persona_testbed.agreement.labels import HUMAN, MAJORITY_ANNOTATOR, MODEL, read_labels
-from persona_testbed.agreement.plots import kappa_heatmap, kappa_histograms, short_name
 from persona_testbed.contracts import (
     AGREEMENT_HUMAN_PAIRWISE,
     AGREEMENT_HUMANS_HISTOGRAMS_PNG,
@@ -117,19 +116,22 @@ def _heatmap(
     specs: Sequence[str],
     title: str,
     intervals: dict[tuple[str, str], tuple[float | None, float | None]],
+    seed: int,
 ) -> Callable[[Path], None]:
     # Imported here, not at the top: matplotlib loads when a figure is drawn, not on import.
+    from persona_testbed.agreement.plots import kappa_heatmap
 
     return lambda tmp: kappa_heatmap(
-        names, matrix, Path(tmp), models=specs, title=title, intervals=intervals
+        names, matrix, Path(tmp), models=specs, title=title, intervals=intervals, seed=seed
     )
 
 
 def _histograms(
-    panels: list[tuple[str, list[float]]], specs: Sequence[str], title: str
+    panels: list[tuple[str, list[float]]], specs: Sequence[str], title: str, seed: int
 ) -> Callable[[Path], None]:
+    from persona_testbed.agreement.plots import kappa_histograms
 
-    return lambda tmp: kappa_histograms(panels, Path(tmp), models=specs, title=title)
+    return lambda tmp: kappa_histograms(panels, Path(tmp), models=specs, title=title, seed=seed)
 
 
 def _persona_kappas(per_persona: pl.DataFrame, first: str, second: str) -> list[float]:
@@ -139,9 +141,10 @@ def _persona_kappas(per_persona: pl.DataFrame, first: str, second: str) -> list[
 
 
 def _figures(
-    agreement: AgreementResult, specs: Sequence[str], humans: bool
+    agreement: AgreementResult, specs: Sequence[str], humans: bool, seed: int
 ) -> dict[str, tuple[str, list[str], Any]]:
     """name -> (what it is, models that made it, writer)."""
+    from persona_testbed.agreement.plots import short_name
 
     figures: dict[str, tuple[str, list[str], Any]] = {}
     names = agreement.annotators
@@ -152,7 +155,11 @@ def _figures(
     matrix = agreement.kappa_matrix()
     label = "paper Fig. 6" if humans else "paper Fig. 8"
     title = "Cohen's kappa between role-play annotators (pooled, 95% CI)"
-    figures[MATRIX_PNG] = (label, list(specs), _heatmap(names, matrix, specs, title, intervals))
+    figures[MATRIX_PNG] = (
+        label,
+        list(specs),
+        _heatmap(names, matrix, specs, title, intervals, seed),
+    )
     model_names = [name for name in names if name != MAJORITY_ANNOTATOR]
     if humans and len(model_names) >= 2:
         index = [names.index(name) for name in model_names]
@@ -161,7 +168,7 @@ def _figures(
         figures[MODELS_MATRIX_PNG] = (
             "paper Fig. 8",
             list(specs),
-            _heatmap(model_names, sub, specs, title, intervals),
+            _heatmap(model_names, sub, specs, title, intervals, seed),
         )
     per_persona = agreement.per_persona
     model_panels = [
@@ -174,7 +181,7 @@ def _figures(
         figures[MODELS_HISTOGRAMS_PNG] = (
             "paper Fig. 9",
             list(specs),
-            _histograms(model_panels, specs, title),
+            _histograms(model_panels, specs, title, seed),
         )
     if humans and agreement.humans is not None:
         human_panels = [
@@ -194,7 +201,7 @@ def _figures(
         figures[HUMANS_HISTOGRAMS_PNG] = (
             "paper Fig. 7",
             list(specs),
-            _histograms(human_panels, specs, title),
+            _histograms(human_panels, specs, title, seed),
         )
     return figures
 
@@ -242,7 +249,7 @@ def run_models_stage(
             level=config.level,
             seed=config.seed,
         )
-        figures = _figures(agreement, config.annotators, humans is not None)
+        figures = _figures(agreement, config.annotators, humans is not None, config.seed)
         stats = _stats(config, items, labels, agreement)
         AGREEMENT_ITEMS.write(stage, items)
         AGREEMENT_LABELS.write(

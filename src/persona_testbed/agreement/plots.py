@@ -1,6 +1,6 @@
 """Figures (matplotlib, Agg): the LOO box plot (Fig. 5), the kappa matrix (Fig. 6/8) and the
-per-persona kappa histograms (Fig. 7/9). Every figure names the models that made it in a
-footer and in the PNG's metadata ("Models" text chunk)."""
+per-persona kappa histograms (Fig. 7/9). Every figure names the models that made it and the
+seed in the shared footer (persona_testbed.figures) and in the PNG's metadata."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
+from persona_testbed.figures import add_footer, save_figure
+from persona_testbed.seeding import child_rng
+
 KAPPA_LIMITS = (-1.05, 1.05)
 
 
@@ -29,28 +32,19 @@ def short_name(spec: str) -> str:
     return spec
 
 
-def _save(figure: Figure, path: Path, title: str, models: Sequence[str]) -> None:
-    figure.text(
-        0.01,
-        0.005,
-        textwrap.fill("models: " + ", ".join(models), width=int(figure.get_figwidth() * 15)),
-        fontsize=7,
-        color="0.35",
-        ha="left",
-        va="bottom",
-        wrap=True,
-    )
-    figure.savefig(
-        path,
-        format="png",
-        dpi=120,
-        metadata={"Title": title, "Software": "persona-testbed", "Models": ", ".join(models)},
-    )
-    plt.close(figure)
+def _save(figure: Figure, path: Path, title: str, models: Sequence[str], seed: int | None) -> None:
+    add_footer(figure, models=models, seed=seed)
+    save_figure(figure, path, title=title, models=models)
 
 
 def loo_boxplot(
-    kappas: pl.DataFrame, table: pl.DataFrame, path: Path, *, models: Sequence[str], note: str
+    kappas: pl.DataFrame,
+    table: pl.DataFrame,
+    path: Path,
+    *,
+    models: Sequence[str],
+    note: str,
+    seed: int | None = None,
 ) -> None:
     """One panel per annotator model: a box of pair kappas per attribute (undefined ones left
     out), most influential (influence_rank 1, lowest mean PABAK) at the top, with the
@@ -84,7 +78,7 @@ def loo_boxplot(
             widths=0.6,
             showfliers=False,
         )
-        jitter = np.random.default_rng(0)  # fixed: only spreads overlapping dots
+        jitter = child_rng(0, "plot jitter")  # fixed: only spreads overlapping dots
         for position, values in zip(positions, data, strict=True):
             offsets = jitter.uniform(-0.15, 0.15, size=values.size)
             axis.scatter(values, position + offsets, s=9, alpha=0.5, color="tab:blue")
@@ -100,7 +94,7 @@ def loo_boxplot(
         fontsize=10,
     )
     figure.tight_layout(rect=(0, 0.03, 1, 1))
-    _save(figure, path, "Leave-one-out attribute influence", models)
+    _save(figure, path, "Leave-one-out attribute influence", models, seed)
 
 
 def kappa_heatmap(
@@ -111,6 +105,7 @@ def kappa_heatmap(
     models: Sequence[str],
     title: str,
     intervals: dict[tuple[str, str], tuple[float | None, float | None]] | None = None,
+    seed: int | None = None,
 ) -> None:
     """Upper triangle of the pooled kappa matrix (the lower one is masked, as in the paper),
     each cell annotated with kappa and its 95% CI."""
@@ -133,7 +128,7 @@ def kappa_heatmap(
     figure.colorbar(image, ax=axis, label="Cohen's kappa", shrink=0.8)
     axis.set_title(textwrap.fill(title, width=int(size * 9)), fontsize=10)
     figure.tight_layout(rect=(0, 0.06, 1, 1))
-    _save(figure, path, title, models)
+    _save(figure, path, title, models, seed)
 
 
 def kappa_histograms(
@@ -142,6 +137,7 @@ def kappa_histograms(
     *,
     models: Sequence[str],
     title: str,
+    seed: int | None = None,
 ) -> None:
     """One histogram of per-persona kappa per panel (an annotator pair, or the human
     baseline), on a shared kappa axis."""
@@ -163,4 +159,4 @@ def kappa_histograms(
         axis.set_visible(False)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout(rect=(0, 0.04, 1, 1))
-    _save(figure, path, title, models)
+    _save(figure, path, title, models, seed)

@@ -32,6 +32,7 @@ from persona_testbed.annotate.tokens import (
 )
 from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.run.atomic import write_with_atomic
+from persona_testbed.seeding import child_rng
 
 STUDY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 PROLIFIC_COMPLETE_URL = "https://app.prolific.com/submissions/complete?cc={code}"
@@ -94,11 +95,11 @@ class CreatedStudy:
 
 
 def _streams(seed: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
-    personas, items, orders = np.random.SeedSequence(seed).spawn(3)
+    """The study's three draws, each its own named stream (seeding.py)."""
     return (
-        np.random.default_rng(personas),
-        np.random.default_rng(items),
-        np.random.default_rng(orders),
+        child_rng(seed, "study/personas"),
+        child_rng(seed, "study/items"),
+        child_rng(seed, "study/orders"),
     )
 
 

@@ -41,8 +41,9 @@ from persona_testbed.bench.stage import (
     prepare_inputs,
     run_bench_stage,
 )
-from persona_testbed.bench.templates import PromptTemplate, TemplateSet
+from persona_testbed.bench.templates import TemplateSet, template_digest
 from persona_testbed.estimation import Estimate, RateEstimate, bootstrap_mean, bootstrap_rate
+from persona_testbed.templates import PromptTemplate
 
 __all__ = [
     "ALL_METHODS",
@@ -92,5 +93,6 @@ __all__ = [
     "subtlety_flags",
     "summary_mentions",
     "summary_messages",
+    "template_digest",
     "verdict_from_structured",
 ]

@@ -75,13 +75,13 @@ class JudgeItem:
 
 
 def critic_messages(templates: TemplateSet, item: JudgeItem) -> list[Message]:
-    return templates["critic"].render(
+    return templates["critic"].messages(
         persona=item.persona_text, question=item.question, answer=item.answer
     )
 
 
 def subtlety_messages(templates: TemplateSet, item: JudgeItem) -> list[Message]:
-    return templates["subtlety"].render(
+    return templates["subtlety"].messages(
         persona=item.persona_text, question=item.question, answer=item.answer
     )
 

@@ -224,7 +224,7 @@ def summary_mentions(
         choices = judge.choose_batch(
             [
                 (
-                    template.render(
+                    template.messages(
                         summary=r["summary"], attribute=r["attribute"], value=r["value"]
                     ),
                     ("Yes", "No"),

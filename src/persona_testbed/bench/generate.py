@@ -72,7 +72,7 @@ class Answer:
 
 
 def summary_messages(templates: TemplateSet, job: AnswerJob) -> list[Message]:
-    return templates["persona-summary.summarize"].render(
+    return templates["persona-summary.summarize"].messages(
         persona=job.shown_persona_text, question=job.question
     )
 
@@ -82,12 +82,12 @@ def answer_messages(
 ) -> list[Message]:
     template = templates[job.method.value]
     if job.method is Method.NO_PERSONA:
-        return template.render(question=job.question)
+        return template.messages(question=job.question)
     if job.method is Method.PERSONA_SUMMARY:
-        return template.render(
+        return template.messages(
             persona=job.shown_persona_text, question=job.question, summary=summary or ""
         )
-    return template.render(persona=job.shown_persona_text, question=job.question)
+    return template.messages(persona=job.shown_persona_text, question=job.question)
 
 
 def _request(

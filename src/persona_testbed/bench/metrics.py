@@ -9,7 +9,6 @@ intervals unchanged.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,17 +26,20 @@ from persona_testbed.estimation import (
     bootstrap_rate,
     bootstrap_statistic,
 )
+from persona_testbed.seeding import child_rng
+
+BOOTSTRAP_STREAM = "bench/bootstrap"
 
 
 class Streams:
-    """Independent, reproducible random streams for the bootstrap, one per named estimate."""
+    """Independent, reproducible random streams for the bootstrap, one per named estimate
+    (`seeding.child_rng` under the purpose "bootstrap", keyed by the estimate's name)."""
 
-    def __init__(self, seed_sequence: np.random.SeedSequence) -> None:
-        self._entropy = int(seed_sequence.generate_state(1)[0])
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
 
     def rng(self, *key: object) -> np.random.Generator:
-        digest = hashlib.sha256("\x1f".join(map(str, key)).encode("utf-8")).digest()
-        return np.random.default_rng([self._entropy, int.from_bytes(digest[:8], "little")])
+        return child_rng(self.seed, BOOTSTRAP_STREAM, *map(str, key))
 
 
 def pair_counts(samples: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:

@@ -20,30 +20,13 @@ from matplotlib.ticker import MaxNLocator
 
 from persona_testbed.bench.metrics import MethodMetrics
 from persona_testbed.estimation import Floats
+from persona_testbed.figures import FOOTER_SPACE, add_footer, save_figure
 
 MAX_SLICE_VALUES = 8
 
 
-def _footer(figure: Figure, models: Sequence[str], judge: str) -> None:
-    figure.text(
-        0.01,
-        0.005,
-        f"models under test: {', '.join(models)} | judge: {judge} | "
-        "95% CIs: cluster bootstrap over personas x questions",
-        fontsize=7,
-        color="0.35",
-        ha="left",
-        va="bottom",
-    )
-
-
 def _or_nan(value: float | None) -> float:
     return float("nan") if value is None else value
-
-
-def _save(figure: Figure, path: Path) -> None:
-    figure.savefig(path, format="png", dpi=120)
-    plt.close(figure)
 
 
 def _finish(
@@ -51,12 +34,16 @@ def _finish(
     models: Sequence[str],
     judge: str,
     path: Path,
-    rect: tuple[float, float, float, float] = (0, 0.04, 1, 1),
+    rect: tuple[float, float, float, float] = (0, FOOTER_SPACE, 1, 1),
+    *,
+    seed: int | None = None,
 ) -> None:
     """Lay the figure out above its footer and write it."""
     figure.tight_layout(rect=rect)
-    _footer(figure, models, judge)
-    _save(figure, path)
+    note = f"judge: {judge} | 95% CIs: cluster bootstrap over personas x questions"
+    add_footer(figure, models=models, seed=seed, note=note)
+    title = figure.axes[0].get_title() if figure.axes else path.stem
+    save_figure(figure, path, title=title, models=[*models, judge])
 
 
 def _errors(
@@ -71,7 +58,12 @@ def _errors(
 
 
 def accuracy_figure(
-    metrics: Sequence[MethodMetrics], methods: Sequence[str], judge: str, path: Path
+    metrics: Sequence[MethodMetrics],
+    methods: Sequence[str],
+    judge: str,
+    path: Path,
+    *,
+    seed: int | None = None,
 ) -> None:
     models = list(dict.fromkeys(m.model for m in metrics))
     figure, axes = plt.subplots(figsize=(max(6.0, 1.6 * len(methods) * max(1, len(models))), 4.5))
@@ -96,10 +88,12 @@ def accuracy_figure(
     axes.set_ylabel("accuracy (share needing no revision)")
     axes.set_title("PERSONA Bench: accuracy by method")
     axes.legend(fontsize=8)
-    _finish(figure, models, judge, path)
+    _finish(figure, models, judge, path, seed=seed)
 
 
-def pass_at_k_figure(metrics: Sequence[MethodMetrics], judge: str, path: Path) -> None:
+def pass_at_k_figure(
+    metrics: Sequence[MethodMetrics], judge: str, path: Path, *, seed: int | None = None
+) -> None:
     models = list(dict.fromkeys(m.model for m in metrics))
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for row in metrics:
@@ -118,7 +112,7 @@ def pass_at_k_figure(metrics: Sequence[MethodMetrics], judge: str, path: Path) -
     axes.set_ylim(0, 1.05)
     axes.set_title("PERSONA Bench: pass@k (unbiased estimator)")
     axes.legend(fontsize=8)
-    _finish(figure, models, judge, path)
+    _finish(figure, models, judge, path, seed=seed)
 
 
 def _horizontal_bars(
@@ -171,7 +165,7 @@ def _attribute_bars(
     return figure, axes, models
 
 
-def drops_figure(drops: pl.DataFrame, judge: str, path: Path) -> None:
+def drops_figure(drops: pl.DataFrame, judge: str, path: Path, *, seed: int | None = None) -> None:
     order = (
         drops.group_by("attribute")
         .agg(pl.col("drop_rate").mean())
@@ -185,10 +179,17 @@ def drops_figure(drops: pl.DataFrame, judge: str, path: Path) -> None:
     axes.set_xlim(0, 1.05)
     axes.set_xlabel("share of persona-summary summaries that drop the attribute")
     axes.set_title("Attributes the persona summary drops")
-    _finish(figure, models, judge, path, rect=(0, 0.03, 1, 1))
+    _finish(figure, models, judge, path, rect=(0, 0.03, 1, 1), seed=seed)
 
 
-def slices_figure(slices: pl.DataFrame, attributes: Sequence[str], judge: str, path: Path) -> None:
+def slices_figure(
+    slices: pl.DataFrame,
+    attributes: Sequence[str],
+    judge: str,
+    path: Path,
+    *,
+    seed: int | None = None,
+) -> None:
     """One panel per slice attribute: accuracy per value (the most common values) per method."""
     models = slices.get_column("model").unique(maintain_order=True).to_list()
     panels = [a for a in attributes if slices.filter(pl.col("slice") == a).height]
@@ -231,10 +232,10 @@ def slices_figure(slices: pl.DataFrame, attributes: Sequence[str], judge: str, p
     if handles:
         figure.legend(handles, labels, loc="upper right", fontsize=7)
     figure.suptitle("PERSONA Bench: accuracy by persona slice", fontsize=11)
-    _finish(figure, models, judge, path, rect=(0, 0.03, 0.85, 0.97))
+    _finish(figure, models, judge, path, rect=(0, 0.03, 0.85, 0.97), seed=seed)
 
 
-def loo_figure(loo: pl.DataFrame, judge: str, path: Path) -> None:
+def loo_figure(loo: pl.DataFrame, judge: str, path: Path, *, seed: int | None = None) -> None:
     order = loo.sort("delta", nulls_last=True).get_column("attribute").unique(maintain_order=True)
     figure, axes, models = _attribute_bars(
         loo,
@@ -246,4 +247,4 @@ def loo_figure(loo: pl.DataFrame, judge: str, path: Path) -> None:
     axes.axvline(0.0, color="0.3", linewidth=0.8)
     axes.set_xlabel("accuracy change when the attribute is removed (persona method)")
     axes.set_title("Leave one attribute out")
-    _finish(figure, models, judge, path, rect=(0, 0.03, 1, 1))
+    _finish(figure, models, judge, path, rect=(0, 0.03, 1, 1), seed=seed)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from persona_testbed.bench.config import BenchConfig
@@ -66,6 +65,7 @@ from persona_testbed.estimation import RESAMPLES
 from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, merge_usage
 from persona_testbed.llm.generation import STATS_KEY
 from persona_testbed.run import RunDir
+from persona_testbed.seeding import child_rng, child_seed
 
 STAGE = "bench"
 # The stage's files by their contract paths (contracts.artifacts spells them).
@@ -103,8 +103,8 @@ NOTES = (
 NOT_JUDGED = Verdict(None, None, None, "", 0)
 NOT_FLAGGED = SubtletyFlag(None, None, None)
 
-# Seed streams, one per purpose (SeedSequence(seed).spawn order is part of reproducibility).
-_PAIRS, _GENERATION, _BOOTSTRAP = range(3)
+# Seed streams, one per purpose, named (seeding.py): adding a draw never shifts another.
+_PAIRS, _GENERATION = "bench/pairs", "bench/generation"
 
 
 @dataclass(frozen=True)
@@ -133,14 +133,13 @@ def prepare_inputs(run_path: Path, config: BenchConfig) -> BenchInputs:
     """Load and check inputs, sample the pairs, load templates (no model call)."""
     if config.loo and Method.PERSONA not in config.methods:
         raise InputError("--loo compares against the 'persona' method: add it to --methods")
-    seeds = np.random.SeedSequence(config.seed).spawn(3)
     templates = TemplateSet.load(config.templates)
     personas_path, prompts_path = resolve_inputs(run_path, config.personas, config.prompts)
     personas = load_personas(personas_path, config.persona_split)
     prompts = load_prompts(prompts_path, config.prompt_split)
-    pairs = sample_pairs(personas, prompts, config.n, np.random.default_rng(seeds[_PAIRS]))
+    pairs = sample_pairs(personas, prompts, config.n, child_rng(config.seed, _PAIRS))
     check_filters_match(config.slice_filters(), pairs)  # a filter matching nobody: fail now
-    request_seed = int(seeds[_GENERATION].generate_state(1)[0] % (2**31 - 1))
+    request_seed = child_seed(config.seed, _GENERATION)
     generation = GenerationSettings(
         temperature=config.temperature, max_tokens=config.max_tokens, seed=request_seed
     )
@@ -150,7 +149,7 @@ def prepare_inputs(run_path: Path, config: BenchConfig) -> BenchInputs:
         prompts_path=prompts_path,
         templates=templates,
         generation=generation,
-        streams=Streams(seeds[_BOOTSTRAP]),
+        streams=Streams(config.seed),
     )
 
 
@@ -415,22 +414,28 @@ def _run(
             loo = loo_table(full, loo_samples, inputs.streams)
             BENCH_LOO.write(stage, loo)
 
-        judge_id = judge.model_id
+        judge_id, seed = judge.model_id, config.seed
         _write_plot(
             stage,
             ACCURACY_PNG,
-            lambda tmp: plots.accuracy_figure(metrics, methods, judge_id, Path(tmp)),
+            lambda tmp: plots.accuracy_figure(metrics, methods, judge_id, Path(tmp), seed=seed),
         )
-        _write_plot(stage, PASSK_PNG, lambda tmp: plots.pass_at_k_figure(metrics, judge_id, tmp))
+        _write_plot(
+            stage, PASSK_PNG, lambda tmp: plots.pass_at_k_figure(metrics, judge_id, tmp, seed=seed)
+        )
         _write_plot(
             stage,
             SLICES_PNG,
-            lambda tmp: plots.slices_figure(slices, DEFAULT_SLICE_ATTRIBUTES, judge_id, tmp),
+            lambda tmp: plots.slices_figure(
+                slices, DEFAULT_SLICE_ATTRIBUTES, judge_id, tmp, seed=seed
+            ),
         )
         if drops is not None and not drops.is_empty():
-            _write_plot(stage, DROPS_PNG, lambda tmp: plots.drops_figure(drops, judge_id, tmp))
+            _write_plot(
+                stage, DROPS_PNG, lambda tmp: plots.drops_figure(drops, judge_id, tmp, seed=seed)
+            )
         if loo is not None and not loo.is_empty():
-            _write_plot(stage, LOO_PNG, lambda tmp: plots.loo_figure(loo, judge_id, tmp))
+            _write_plot(stage, LOO_PNG, lambda tmp: plots.loo_figure(loo, judge_id, tmp, seed=seed))
 
         usage = merge_usage(*(c.usage for c in {id(c): c for c in clients.values()}.values()))
         summary = {

@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from persona_testbed.bench.metrics import MethodMetrics
+from persona_testbed.estimation import format_estimate
 
 
 def leaderboard_frame(metrics: Sequence[MethodMetrics], k: int) -> pl.DataFrame:
@@ -63,15 +64,7 @@ def leaderboard_frame(metrics: Sequence[MethodMetrics], k: int) -> pl.DataFrame:
 
 
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def format_with_ci(value: float | None, low: float | None, high: float | None) -> str:
-    if value is None:
-        return "-"
-    if low is None or high is None:
-        return _fmt(value)
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+    return format_estimate(value, None, None)
 
 
 def markdown_table(frame: pl.DataFrame) -> str:
@@ -100,7 +93,7 @@ def leaderboard_markdown(
         "method",
         pl.struct("accuracy", "ci_low", "ci_high")
         .map_elements(
-            lambda r: format_with_ci(r["accuracy"], r["ci_low"], r["ci_high"]),
+            lambda r: format_estimate(r["accuracy"], r["ci_low"], r["ci_high"]),
             return_dtype=pl.String,
         )
         .alias("accuracy [95% CI]"),
@@ -108,7 +101,7 @@ def leaderboard_markdown(
             "accuracy_failures_counted", "failures_counted_ci_low", "failures_counted_ci_high"
         )
         .map_elements(
-            lambda r: format_with_ci(
+            lambda r: format_estimate(
                 r["accuracy_failures_counted"],
                 r["failures_counted_ci_low"],
                 r["failures_counted_ci_high"],
@@ -122,7 +115,7 @@ def leaderboard_markdown(
         ),
         pl.struct("not_subtle_rate", "not_subtle_ci_low", "not_subtle_ci_high")
         .map_elements(
-            lambda r: format_with_ci(
+            lambda r: format_estimate(
                 r["not_subtle_rate"], r["not_subtle_ci_low"], r["not_subtle_ci_high"]
             ),
             return_dtype=pl.String,

@@ -12,6 +12,7 @@ from persona_testbed.census.dictionary import DataDictionary
 from persona_testbed.census.enrich import enrich
 from persona_testbed.census.households import attach_household_codes, derive_household_codes
 from persona_testbed.census.joints import compare_joints, joint_reference
+from persona_testbed.census.llm_steps import template_digest
 from persona_testbed.census.pums import read_households, read_persons
 from persona_testbed.census.raking import (
     RakeResult,
@@ -67,4 +68,5 @@ __all__ = [
     "reference_shares",
     "run_census_compare",
     "run_personas",
+    "template_digest",
 ]

@@ -131,6 +131,8 @@ def run_census_compare(run_path: Path, *, force: bool = False) -> CompareResult:
         )
         markdown += "\n" + joints_markdown(joints, pruning)
     shares = persona_shares(personas, reference)
+    # The model that judged and filled the personas (none in a --no-llm run).
+    models = [str(record.config["model"])] if record.config.get("model") else []
     rake_name = (record.stats.get("rake") or {}).get("target", "none")
     title = f"{personas.height} personas vs census (raking target: {rake_name})"
     stats = _summary(table, target, joints)
@@ -148,12 +150,18 @@ def run_census_compare(run_path: Path, *, force: bool = False) -> CompareResult:
     ) as stage:
         CENSUS_COMPARE_CSV.write(stage, table)
         CENSUS_COMPARE_MD.write(stage, lambda tmp: Path(tmp).write_text(markdown, "utf-8"))
-        CENSUS_COMPARE_PNG.write(stage, lambda tmp: plot_comparison(shares, reference, tmp, title))
+        CENSUS_COMPARE_PNG.write(
+            stage,
+            lambda tmp: plot_comparison(shares, reference, tmp, title, models=models, seed=seed),
+        )
         if joints is not None:
             joint_table = joints
             CENSUS_JOINT_CSV.write(stage, joint_table)
             joint_title = f"{personas.height} personas: two-way tables vs the weighted pool"
-            CENSUS_JOINT_PNG.write(stage, lambda tmp: plot_joints(joint_table, tmp, joint_title))
+            CENSUS_JOINT_PNG.write(
+                stage,
+                lambda tmp: plot_joints(joint_table, tmp, joint_title, models=models, seed=seed),
+            )
         stage.record.stats.update(stats)
     return CompareResult(run=run, table=table, stats=stats, joints=joints)
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field, create_model
 
+from persona_testbed import templates
 from persona_testbed.llm import LLMClient, Message
+from persona_testbed.templates import SYSTEM, USER, PromptTemplate, TemplateSpec
 
 FILL_CATEGORIES: tuple[str, ...] = ("defining quirks", "mannerisms", "personal time", "lifestyle")
 JOB = "detailed job description"
@@ -28,29 +31,38 @@ MAX_JOB_CHARS = 200
 MAX_FIELD_CHARS = 120
 MAX_REASON_CHARS = 160
 
-JUDGE_SYSTEM = (
-    "You check synthetic person profiles built from U.S. census records for internal "
-    "consistency. A profile is inconsistent only if some of its fields cannot all be true of one "
-    "real person, for example a 6-year-old with a master's degree, a married toddler, or an "
-    "income impossible for the listed age and job. Unusual but possible combinations are "
-    "consistent. Answer with a JSON object: "
-    '{"consistent": true or false, "reason": "one short sentence"}.'
+_FIELD_KEYS = tuple(attribute.replace(" ", "_") for attribute in (JOB, *FILL_CATEGORIES))
+# The prompts: census/templates/*.txt (persona_testbed.templates), part of the stage fingerprint.
+JUDGE_TEMPLATE = TemplateSpec("consistency-judge", frozenset({"profile"}), frozenset({"profile"}))
+FILL_TEMPLATE = TemplateSpec(
+    "persona-fill",
+    frozenset({"profile", "core_values", "fields", "keys"}),
+    frozenset({"profile", "core_values", "fields", "keys"}),
+    # One section per field the model writes (named by its JSON key): the guide to its text.
+    sections=(SYSTEM, USER, *_FIELD_KEYS),
+    required_sections=(SYSTEM, USER, *_FIELD_KEYS),
 )
-FILL_SYSTEM = (
-    "You write short, concrete details for a synthetic persona used in research on pluralistic "
-    "alignment. Never contradict any field of the profile: age, sex, education, employment, "
-    "occupation, industry, income, household and health fields are facts from the U.S. census. "
-    "Write in the third person, without names, one sentence per field. Answer with a JSON "
-    "object only."
-)
-FIELD_GUIDE: dict[str, str] = {
-    JOB: "one sentence (at most 25 words) on what this person does day to day (work, school, "
-    "care or retirement), consistent with their employment status, occupation and industry",
-    "defining quirks": "one distinctive habit or quirk, at most 15 words",
-    "mannerisms": "one characteristic way of speaking or moving, at most 15 words",
-    "personal time": "how they spend their free time, at most 15 words",
-    "lifestyle": "their lifestyle in at most 6 words",
-}
+PACKAGE = "persona_testbed.census"
+
+
+class _PersonasSection(Protocol):
+    """What the template digest reads of the personas config."""
+
+    @property
+    def use_llm(self) -> bool: ...
+
+
+def judge_template() -> PromptTemplate:
+    return templates.load_bundled(PACKAGE, JUDGE_TEMPLATE)
+
+
+def fill_template() -> PromptTemplate:
+    return templates.load_bundled(PACKAGE, FILL_TEMPLATE)
+
+
+def template_digest(config: _PersonasSection) -> str:
+    """The digest of the prompts this config sends (none without the LLM steps)."""
+    return templates.digest([judge_template(), fill_template()]) if config.use_llm else ""
 
 
 class ConsistencyVerdict(BaseModel):
@@ -75,20 +87,16 @@ def json_key(attribute: str) -> str:
     return attribute.replace(" ", "_")
 
 
-def judge_messages(profile: str) -> list[Message]:
-    return [
-        Message(role="system", content=JUDGE_SYSTEM),
-        Message(
-            role="user", content=f"Profile:\n{profile}\n\nIs this profile internally consistent?"
-        ),
-    ]
+def judge_messages(profile: str, template: PromptTemplate | None = None) -> list[Message]:
+    return (template or judge_template()).messages(profile=profile)
 
 
 def judge_consistency(
     client: LLMClient, profiles: Sequence[str], *, seed: int
 ) -> list[JudgeOutcome]:
+    template = judge_template()
     requests = [
-        client.request(judge_messages(p), max_tokens=96, temperature=0.0, seed=seed)
+        client.request(judge_messages(p, template), max_tokens=96, temperature=0.0, seed=seed)
         for p in profiles
     ]
     results = client.structured_batch(requests, ConsistencyVerdict, description="consistency judge")
@@ -147,19 +155,18 @@ def fill_schema(categories: tuple[str, ...]) -> type[BaseModel]:
     return model
 
 
-def fill_messages(profile: str, core_values: str, categories: tuple[str, ...]) -> list[Message]:
-    wanted = "\n".join(f"- {json_key(a)}: {FIELD_GUIDE[a]}" for a in (JOB, *categories))
-    keys = ", ".join(json_key(a) for a in (JOB, *categories))
-    return [
-        Message(role="system", content=FILL_SYSTEM),
-        Message(
-            role="user",
-            content=(
-                f"Profile:\n{profile}\ncore values: {core_values}\n\n"
-                f"Write these fields:\n{wanted}\n\nReply with a JSON object with the keys {keys}."
-            ),
-        ),
-    ]
+def fill_messages(
+    profile: str,
+    core_values: str,
+    categories: tuple[str, ...],
+    template: PromptTemplate | None = None,
+) -> list[Message]:
+    template = template or fill_template()
+    keys = [json_key(a) for a in (JOB, *categories)]
+    wanted = "\n".join(f"- {key}: {template.fill(key)}" for key in keys)
+    return template.messages(
+        profile=profile, core_values=core_values, fields=wanted, keys=", ".join(keys)
+    )
 
 
 def open_ended_fill(
@@ -172,6 +179,7 @@ def open_ended_fill(
 ) -> list[FillOutcome]:
     """One model call per persona; requests sharing a category set share one JSON schema."""
     outcomes: list[FillOutcome | None] = [None] * len(profiles)
+    template = fill_template()
     groups: dict[tuple[str, ...], list[int]] = {}
     for index, chosen in enumerate(categories):
         groups.setdefault(chosen, []).append(index)
@@ -179,7 +187,7 @@ def open_ended_fill(
         indices = groups[chosen]
         requests = [
             client.request(
-                fill_messages(profiles[i], core_values[i], chosen),
+                fill_messages(profiles[i], core_values[i], chosen, template),
                 max_tokens=260,
                 temperature=0.0,
                 seed=seed,

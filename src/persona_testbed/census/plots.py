@@ -3,6 +3,7 @@ Figures 2 and 13 in one picture)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 
 from persona_testbed.contracts import CENSUS_ATTRIBUTES
+from persona_testbed.figures import FOOTER_SPACE, add_footer, save_figure
 
 MAX_BARS = 8
 LABEL_CHARS = 34
@@ -34,7 +36,13 @@ def _short(label: str) -> str:
 
 
 def plot_comparison(
-    persona_shares: pl.DataFrame, reference: pl.DataFrame, path: Path, title: str
+    persona_shares: pl.DataFrame,
+    reference: pl.DataFrame,
+    path: Path,
+    title: str,
+    *,
+    models: Sequence[str] = (),
+    seed: int | None = None,
 ) -> None:
     """Write the grid to `path` (PNG). Each panel shows the attribute's largest categories (by
     census share) and pools the rest into "Other"."""
@@ -64,9 +72,9 @@ def plot_comparison(
         fontsize=11,
         frameon=False,
     )
-    figure.tight_layout(rect=(0, 0, 1, 0.965))
-    figure.savefig(path, format="png", dpi=72)
-    plt.close(figure)
+    figure.tight_layout(rect=(0, 0.015, 1, 0.965))
+    add_footer(figure, models=models, seed=seed)
+    save_figure(figure, path, title=title, models=models, dpi=72)
 
 
 def _panel(
@@ -103,7 +111,14 @@ def _panel(
     axis.set_xlabel("share", fontsize=8)
 
 
-def plot_joints(joints: pl.DataFrame, path: Path, title: str) -> None:
+def plot_joints(
+    joints: pl.DataFrame,
+    path: Path,
+    title: str,
+    *,
+    models: Sequence[str] = (),
+    seed: int | None = None,
+) -> None:
     """One bar chart: per two-way table the personas' TVD against the pool (and before the LLM
     pruning, when recorded), with the i.i.d. sampling-noise mean (tick) and 95th percentile
     (end of the grey band) at the same N."""
@@ -140,6 +155,6 @@ def plot_joints(joints: pl.DataFrame, path: Path, title: str) -> None:
     axis.set_xlabel("TVD against the weighted pool (joint cell shares)", fontsize=9)
     axis.set_title(title, fontsize=11)
     axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, frameon=False)
-    figure.tight_layout()
-    figure.savefig(path, format="png", dpi=72)
-    plt.close(figure)
+    figure.tight_layout(rect=(0, FOOTER_SPACE, 1, 1))
+    add_footer(figure, models=models, seed=seed)
+    save_figure(figure, path, title=title, models=models, dpi=72)

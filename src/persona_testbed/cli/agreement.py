@@ -10,7 +10,6 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from persona_testbed.agreement.bootstrap import RESAMPLES, Estimate
 from persona_testbed.agreement.dpf import DEFAULT_TEMPLATES
 from persona_testbed.agreement.loo_stage import (
     ATTRIBUTES_MD,
@@ -31,6 +30,7 @@ from persona_testbed.cli.options import (
     with_client_options,
 )
 from persona_testbed.errors import PersonaError
+from persona_testbed.estimation import RESAMPLES, Estimate, format_estimate
 from persona_testbed.run import RunDir
 
 console = Console(soft_wrap=True)
@@ -239,9 +239,9 @@ def models(
         f"labelled by {', '.join(config.annotators)}"
     )
     for row in agreement.pairwise.iter_rows(named=True):
-        kappa = Estimate(row["kappa"], row["kappa_low"], row["kappa_high"], row["n_items"], 0)
+        kappa = format_estimate(row["kappa"], row["kappa_low"], row["kappa_high"])
         console.print(
-            f"kappa {row['annotator_1']} vs {row['annotator_2']}: {_estimate(kappa)}, "
+            f"kappa {row['annotator_1']} vs {row['annotator_2']}: {kappa} [95% CI], "
             f"{row['n_items']} items"
         )
     if agreement.fleiss is not None and agreement.alpha is not None:
@@ -254,12 +254,7 @@ def models(
 
 
 def _estimate(estimate: Estimate) -> str:
-    if estimate.value is None:
-        return "n/a"
-    text = f"{estimate.value:.3f}"
-    if estimate.low is not None and estimate.high is not None:
-        text += f" (95% CI {estimate.low:.3f} to {estimate.high:.3f})"
-    return text
+    return f"{format_estimate(estimate.value, estimate.low, estimate.high)} [95% CI]"
 
 
 def register(app: typer.Typer) -> None:

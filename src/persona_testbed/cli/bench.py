@@ -15,7 +15,6 @@ from persona_testbed.bench.methods import ALL_METHODS, parse_methods
 from persona_testbed.bench.pairs import PersonaSplit, PromptSplit, resolve_inputs
 from persona_testbed.bench.plan import PlanStep, plan_bench
 from persona_testbed.bench.stage import prepare_inputs, run_bench_stage
-from persona_testbed.bench.tables import format_with_ci
 from persona_testbed.cli.options import (
     DEFAULT_MODEL_SPEC,
     ClientOptions,
@@ -24,6 +23,7 @@ from persona_testbed.cli.options import (
     with_client_options,
 )
 from persona_testbed.errors import PersonaError
+from persona_testbed.estimation import format_estimate
 from persona_testbed.run import RunDir
 
 console = Console(soft_wrap=True)
@@ -145,12 +145,12 @@ def bench(
     console.print(f"PERSONA Bench: {config.n} pairs, k={config.k}, judge {config.judge}")
     for m in result.metrics:
         acc = m.accuracy
-        accuracy = format_with_ci(acc.value, acc.low, acc.high)
+        accuracy = format_estimate(acc.value, acc.low, acc.high)
         top = m.pass_at.get(config.k)
         pass_k = "-" if top is None or top.value is None else f"{top.value:.3f}"
         subtle = "-" if m.not_subtle.value is None else f"{m.not_subtle.value:.3f}"
         strict = m.accuracy_failures_counted
-        counted = format_with_ci(strict.value, strict.low, strict.high)
+        counted = format_estimate(strict.value, strict.low, strict.high)
         console.print(
             f"  {m.model} / {m.method}: accuracy {accuracy} over {acc.trials} verdicts "
             f"({m.verdict_errors} verdict errors, {m.generation_failures} generation failures "

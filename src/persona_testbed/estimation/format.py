@@ -1,8 +1,6 @@
-"""How every CI is written in reports and terminal output."""
+"""How every CI is written in reports and terminal output: `[low, high]` after the value."""
 
 from __future__ import annotations
-
-from persona_testbed.estimation.bootstrap import Estimate
 
 
 def format_percent(value: float | None, digits: int = 1) -> str:
@@ -18,9 +16,14 @@ def format_ci(low: float | None, high: float | None, *, percent: bool = True) ->
     return f"[{low:.3f}, {high:.3f}]"
 
 
-def format_estimate(estimate: Estimate, *, percent: bool = True) -> str:
-    """'value [low, high]'."""
-    if estimate.value is None:
+def format_estimate(
+    value: float | None, low: float | None, high: float | None, *, percent: bool = False
+) -> str:
+    """'value [low, high]' (3-decimal numbers, or percentages); the value alone without an
+    interval; 'n/a' without a value."""
+    if value is None:
         return "n/a"
-    value = format_percent(estimate.value) if percent else f"{estimate.value:.3f}"
-    return f"{value} {format_ci(estimate.low, estimate.high, percent=percent)}"
+    text = format_percent(value) if percent else f"{value:.3f}"
+    if low is None or high is None:
+        return text
+    return f"{text} {format_ci(low, high, percent=percent)}"

@@ -7,7 +7,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from persona_testbed import templates
 from persona_testbed.llm.types import SchemaT
+from persona_testbed.templates import USER, PromptTemplate, TemplateSpec
+
+# The message that asks again after an unusable structured reply: llm/templates/reask.txt.
+REASK_TEMPLATE = TemplateSpec("reask", frozenset({"error"}), frozenset({"error"}), sections=(USER,))
 
 
 def json_schema_format(schema: type[BaseModel]) -> dict[str, Any]:
@@ -58,8 +63,14 @@ def parse_reply(text: str, schema: type[SchemaT]) -> tuple[SchemaT | None, str |
     return None, error
 
 
+def reask_template() -> PromptTemplate:
+    return templates.load_bundled("persona_testbed.llm", REASK_TEMPLATE)
+
+
 def reask_message(error: str) -> str:
-    return (
-        f"That reply could not be used ({error}). Reply again with only a JSON object "
-        "that matches the requested schema."
-    )
+    return reask_template().fill(USER, error=error)
+
+
+def reask_digest() -> str:
+    """The re-ask prompt's digest: in every stage's fingerprint (any structured call sends it)."""
+    return templates.digest([reask_template()])

@@ -1,7 +1,8 @@
 """`persona run`: every stage in order, skipping what is already done for the same config.
 
 A stage is skipped when `pipeline.json` holds the same fingerprint for it (its section of the
-config, the model endpoint, and the fingerprints of the stages before it) and the manifest
+config, the digest of the prompt templates it sends, the model endpoint, and the fingerprints of
+the stages before it) and the manifest
 records it complete with all its outputs present. An interrupted stage runs again; its model
 calls come from the response cache, so no finished call is repeated.
 
@@ -24,6 +25,7 @@ from typing import Any
 from persona_testbed.contracts import PIPELINE_JSON
 from persona_testbed.llm import ClientSettings, LLMClient
 from persona_testbed.llm.generation import stage_failures
+from persona_testbed.llm.structured import reask_digest
 from persona_testbed.pipeline.config import RunConfig, StageName
 from persona_testbed.run import RunDir, write_json_atomic
 from persona_testbed.run.lock import run_dir_lock
@@ -51,14 +53,30 @@ def _section(config: RunConfig, name: StageName) -> Any:
     return section.model_dump(mode="json") if hasattr(section, "model_dump") else section
 
 
+def template_digest(config: RunConfig, name: StageName) -> str:
+    """The digest of every prompt template the stage sends (each stage says which it uses)."""
+    from persona_testbed import agreement, bench, preferences, prompts
+    from persona_testbed import census as personas
+
+    section = config.agreement
+    digests: dict[str, Callable[[], str]] = {
+        "personas": lambda: personas.template_digest(config.personas),
+        "prompts": lambda: prompts.template_digest(config.prompts),
+        "preferences": lambda: preferences.template_digest(config.preferences),
+        "bench": lambda: bench.template_digest(config.bench),
+        "agreement": lambda: agreement.template_digest(section.loo, section.models),
+    }
+    return digests[name]()
+
+
 def fingerprints(config: RunConfig) -> dict[str, str]:
-    """Per stage: a hash of its config, the endpoint, and every earlier stage's fingerprint."""
+    """Per stage: a hash of its config, its prompt templates, the endpoint (and the LLM layer's
+    re-ask prompt), and every earlier stage's fingerprint."""
     result: dict[str, str] = {}
-    upstream = canonical_json({"base_url": config.llm.base_url})
+    upstream = canonical_json({"base_url": config.llm.base_url, "reask": reask_digest()})
     for name in config.stages:
-        digest = hashlib.sha256(
-            (upstream + canonical_json(_section(config, name))).encode("utf-8")
-        ).hexdigest()
+        own = canonical_json(_section(config, name)) + template_digest(config, name)
+        digest = hashlib.sha256((upstream + own).encode("utf-8")).hexdigest()
         result[name] = digest
         upstream = digest
     return result

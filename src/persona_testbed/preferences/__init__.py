@@ -48,6 +48,7 @@ from persona_testbed.preferences.templates import (
     TemplateSet,
     available_templates,
     load_templates,
+    template_digest,
 )
 from persona_testbed.preferences.verification import (
     verification_markdown,
@@ -99,6 +100,7 @@ __all__ = [
     "revise_answers",
     "run_preferences_stage",
     "save_dataset_dict",
+    "template_digest",
     "verification_markdown",
     "verification_report",
 ]

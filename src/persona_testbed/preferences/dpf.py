@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from persona_testbed.llm import ChatRequest, LLMClient, Message
 from persona_testbed.llm.generation import EMPTY, Generation, generate_checked
-from persona_testbed.preferences.templates import Template, TemplateSet
+from persona_testbed.preferences.templates import TemplateSet
+from persona_testbed.templates import PromptTemplate
 
 # The paper's format ends each reply with a line "DONE"; stopping there saves tokens.
 STOP = ("\nDONE",)
@@ -36,10 +37,8 @@ class GenerationSettings:
     seed: int = 0
 
 
-def _messages(template: Template, **values: str) -> list[Message]:
-    system, user = template.render(**values)
-    messages = [Message(role="system", content=system)] if system else []
-    return [*messages, Message(role="user", content=user)]
+def _messages(template: PromptTemplate, **values: str) -> list[Message]:
+    return template.messages(**values)
 
 
 def build_base_request(

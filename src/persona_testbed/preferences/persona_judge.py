@@ -39,11 +39,9 @@ class _Render:
     question: str
 
     def __call__(self, ordered: Sequence[str]) -> list[Message]:
-        system, user = self.templates.judge.render(
+        return self.templates.judge.messages(
             persona=self.persona, question=self.question, answer_a=ordered[0], answer_b=ordered[1]
         )
-        messages = [Message(role="system", content=system)] if system else []
-        return [*messages, Message(role="user", content=user)]
 
 
 def judge_choice(

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from persona_testbed.llm import PriceTable
 from persona_testbed.preferences.sampling import PairSizes
-from persona_testbed.preferences.templates import Template, TemplateSet
+from persona_testbed.preferences.templates import TemplateSet
+from persona_testbed.templates import SYSTEM, PromptTemplate
 
 CHARS_PER_TOKEN = 4
 # Chat formatting adds a few tokens per message (role markers).
@@ -88,8 +89,8 @@ def expected_unique(pool: int, per_persona: int, n_personas: int) -> float:
     return pool * (1.0 - (1.0 - per_persona / pool) ** n_personas)
 
 
-def _template_chars(template: Template) -> int:
-    return len(template.user) + len(template.system or "")
+def _template_chars(template: PromptTemplate) -> int:
+    return sum(len(template.source(name)) for name in template.sections)
 
 
 def plan_calls(
@@ -123,10 +124,10 @@ def plan_calls(
     def tokens(chars: float, messages: int) -> int:
         return int(chars / CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS * messages
 
-    def messages(template: Template) -> int:
-        return 2 if template.system else 1
+    def messages(template: PromptTemplate) -> int:
+        return 2 if template.has(SYSTEM) and template.source(SYSTEM) else 1
 
-    uses_persona = "{persona}" in (templates.revision.user + (templates.revision.system or ""))
+    uses_persona = "persona" in templates.revision.fields()
     per_call = {
         "base": (
             tokens(_template_chars(templates.base) + question_chars, messages(templates.base)),

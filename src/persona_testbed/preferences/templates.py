@@ -1,129 +1,88 @@
-"""Prompt template sets for DPF generation and the judge: a folder of text files.
+"""Prompt template sets for DPF generation and the judge: a folder of template files.
 
-A set holds `base.txt`, `critique.txt`, `revision.txt`, `judge.txt` (the user messages) and
-optionally `<step>_system.txt`. Placeholders are `{name}`; `{{` and `}}` are literal braces.
-Bundled sets: `paper` (Appendix B of Castricato et al., COLING 2025) and `subtle` (ours).
+A set holds `base.txt`, `critique.txt`, `revision.txt` and `judge.txt`, one per step, each with
+an optional `[system]` and a `[user]` section and `$name` placeholders (the project's one
+template format, `persona_testbed.templates`). Bundled sets: `paper` (the critique and revision
+prompts of Appendix B of Castricato et al., "PERSONA: A Reproducible Testbed for Pluralistic
+Alignment", COLING 2025), `subtle` and `brief` (ours).
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
+from typing import Protocol
 
+from persona_testbed import templates
 from persona_testbed.errors import InputError
+from persona_testbed.templates import PromptTemplate, TemplateSpec
 
 STEPS = ("base", "critique", "revision", "judge")
-ALLOWED: dict[str, frozenset[str]] = {
-    "base": frozenset({"question"}),
-    "critique": frozenset({"answer", "persona", "question"}),
-    "revision": frozenset({"answer", "critique", "question", "persona"}),
-    "judge": frozenset({"persona", "question", "answer_a", "answer_b"}),
+# Per step: the placeholders it may use, and (over its system and user sections together)
+# those it cannot do without.
+SPECS: dict[str, TemplateSpec] = {
+    "base": TemplateSpec("base", frozenset({"question"}), frozenset({"question"})),
+    "critique": TemplateSpec(
+        "critique",
+        frozenset({"answer", "persona", "question"}),
+        frozenset({"answer", "persona", "question"}),
+    ),
+    "revision": TemplateSpec(
+        "revision",
+        frozenset({"answer", "critique", "question", "persona"}),
+        frozenset({"answer", "critique"}),
+    ),
+    "judge": TemplateSpec(
+        "judge",
+        frozenset({"persona", "question", "answer_a", "answer_b"}),
+        frozenset({"persona", "question", "answer_a", "answer_b"}),
+    ),
 }
-# What each step cannot do without: checked over the step's system and user files together.
-REQUIRED: dict[str, frozenset[str]] = {
-    "base": frozenset({"question"}),
-    "critique": frozenset({"answer", "persona", "question"}),
-    "revision": frozenset({"answer", "critique"}),
-    "judge": frozenset({"persona", "question", "answer_a", "answer_b"}),
-}
-_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PACKAGE = "persona_testbed.preferences"
 
 
 def bundled_templates_dir() -> Path:
-    return Path(str(files("persona_testbed.preferences").joinpath("templates")))
+    return templates.bundled_path(PACKAGE)
 
 
 def available_templates() -> list[str]:
     return sorted(p.name for p in bundled_templates_dir().iterdir() if (p / "base.txt").is_file())
 
 
-def placeholders(text: str) -> set[str]:
-    return {m.group(1) for m in _TOKEN.finditer(text) if m.group(1)}
-
-
-def fill(text: str, values: Mapping[str, str]) -> str:
-    """Substitute `{name}` placeholders in one pass (values may hold braces of their own)."""
-
-    def replace(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token in ("{{", "}}"):
-            return token[0]
-        return values[match.group(1)]
-
-    return _TOKEN.sub(replace, text)
-
-
-@dataclass(frozen=True)
-class Template:
-    user: str
-    system: str | None = None
-
-    def render(self, **values: str) -> tuple[str | None, str]:
-        system = fill(self.system, values) if self.system is not None else None
-        return system, fill(self.user, values)
-
-
 @dataclass(frozen=True)
 class TemplateSet:
     name: str
     path: Path
-    base: Template
-    critique: Template
-    revision: Template
-    judge: Template
+    base: PromptTemplate
+    critique: PromptTemplate
+    revision: PromptTemplate
+    judge: PromptTemplate
 
-    def step(self, name: str) -> Template:
-        template: Template = getattr(self, name)
+    def step(self, name: str) -> PromptTemplate:
+        template: PromptTemplate = getattr(self, name)
         return template
 
     @property
     def digest(self) -> str:
         """Hash of every template text: a changed template is a changed config."""
-        digest = hashlib.sha256()
-        for step in STEPS:
-            template = self.step(step)
-            digest.update(f"{step}\0{template.system or ''}\0{template.user}\0".encode())
-        return digest.hexdigest()[:16]
+        return templates.digest(self.step(step) for step in STEPS)
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the template ({exc})") from None
-
-
-def _load_step(folder: Path, step: str) -> Template:
-    user_path = folder / f"{step}.txt"
-    if not user_path.is_file():
-        raise InputError(f"{user_path}: missing template file for the {step} step")
-    system_path = folder / f"{step}_system.txt"
-    user = _read(user_path)
-    system = _read(system_path) if system_path.is_file() else None
-    found: set[str] = set()
-    for path, text in ((user_path, user), (system_path, system)):
-        if text is None:
-            continue
-        names = placeholders(text)
-        unknown = sorted(names - ALLOWED[step])
-        if unknown:
-            raise InputError(
-                f"{path}: unknown placeholder {{{unknown[0]}}} "
-                f"(allowed: {', '.join('{' + n + '}' for n in sorted(ALLOWED[step]))})"
-            )
-        found |= names
-    missing = sorted(REQUIRED[step] - found)
-    if missing:
-        raise InputError(f"{user_path}: missing placeholder {{{missing[0]}}}")
-    return Template(user=user, system=system)
+def _load_step(folder: Path, step: str) -> PromptTemplate:
+    spec = SPECS[step]
+    path = folder / spec.file_name
+    if not path.is_file():
+        raise InputError(f"{path}: missing template file for the {step} step")
+    old_system = folder / f"{step}_system.txt"
+    if old_system.is_file():
+        raise InputError(
+            f"{old_system}: system prompts now go in the [system] section of {spec.file_name}"
+        )
+    return templates.read_template(path, spec)
 
 
 def load_templates(name_or_dir: str | Path) -> TemplateSet:
-    """A bundled set by name (`paper`, `subtle`) or a folder with the same files."""
+    """A bundled set by name (`paper`, `subtle`, `brief`) or a folder with the same files."""
     name = str(name_or_dir)
     # A bundled name wins over a same-named folder in the working directory.
     if "/" not in name and name in available_templates():
@@ -137,3 +96,15 @@ def load_templates(name_or_dir: str | Path) -> TemplateSet:
         )
     steps = {step: _load_step(folder, step) for step in STEPS}
     return TemplateSet(name=folder.name, path=folder, **steps)
+
+
+class _TemplatesSection(Protocol):
+    """A stage config that names a template set (`templates:`)."""
+
+    @property
+    def templates(self) -> str: ...
+
+
+def template_digest(config: _TemplatesSection) -> str:
+    """The digest of the template set the config names: part of the stage fingerprint."""
+    return load_templates(config.templates).digest

@@ -1,7 +1,7 @@
 """Prompts (paper §3.2, Fig. 3): PRISM / question-file / bundled demo sources, the rule and
 LLM controversy filters, topic clustering with all-MiniLM-L6-v2, and the stratified split."""
 
-from persona_testbed.prompts.controversy import ControversyScore, score_controversy
+from persona_testbed.prompts.controversy import ControversyScore, score_controversy, template_digest
 from persona_testbed.prompts.embedding import Embedder, MiniLMEmbedder
 from persona_testbed.prompts.filters import DropReason, normalize, rule_drop_reasons
 from persona_testbed.prompts.sources import (
@@ -70,6 +70,7 @@ __all__ = [
     "score_controversy",
     "stratified_split",
     "tag_agreement",
+    "template_digest",
     "top_words",
     "train_size",
 ]

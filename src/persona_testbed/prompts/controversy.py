@@ -10,23 +10,47 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
+from persona_testbed import templates
 from persona_testbed.llm import LLMClient, Message, OrderedChoice
+from persona_testbed.templates import SYSTEM, USER, PromptTemplate, TemplateSpec
 
-YES = "Yes: people with different values or backgrounds would answer it differently."
-NO = "No: nearly everyone would give the same answer."
-SYSTEM = "You sort questions for an opinion survey. Reply with the letter of your choice only."
+LABELS = ("A", "B")
+
+# The prompt and its two options: prompts/templates/controversy.txt (persona_testbed.templates).
+TEMPLATE = TemplateSpec(
+    "controversy",
+    frozenset({"question", "option_a", "option_b"}),
+    frozenset({"question", "option_a", "option_b"}),
+    sections=(SYSTEM, USER, "yes", "no"),
+    required_sections=(USER, "yes", "no"),
+)
+PACKAGE = "persona_testbed.prompts"
 
 
-def render_question(question: str, ordered_options: Sequence[str]) -> list[Message]:
-    body = (
-        f"Question: {question}\n\n"
-        "Would people with different values give different answers to this question?\n"
-        f"A: {ordered_options[0]}\n"
-        f"B: {ordered_options[1]}\n"
-        "Answer with A or B."
+def controversy_template() -> PromptTemplate:
+    return templates.load_bundled(PACKAGE, TEMPLATE)
+
+
+class _PromptsSection(Protocol):
+    """What the template digest reads of the prompts config."""
+
+    @property
+    def controversy_threshold(self) -> float: ...
+
+
+def template_digest(config: _PromptsSection) -> str:
+    """The digest of the classifier's prompt (none when the classifier does not run)."""
+    return templates.digest([controversy_template()]) if config.controversy_threshold > 0 else ""
+
+
+def render_question(
+    question: str, ordered_options: Sequence[str], template: PromptTemplate | None = None
+) -> list[Message]:
+    return (template or controversy_template()).messages(
+        question=question, option_a=ordered_options[0], option_b=ordered_options[1]
     )
-    return [Message(role="system", content=SYSTEM), Message(role="user", content=body)]
 
 
 @dataclass(frozen=True)
@@ -46,8 +70,12 @@ def score_controversy(
     client: LLMClient, questions: Sequence[str], *, description: str = "controversy"
 ) -> list[ControversyScore]:
     """P(the question draws diverse opinions) per question, from choice probabilities."""
+    template = controversy_template()
+    options = (template.fill("yes"), template.fill("no"))
     items = [
-        OrderedChoice(render=partial(render_question, q), options=(YES, NO), labels=("A", "B"))
+        OrderedChoice(
+            render=partial(render_question, q, template=template), options=options, labels=LABELS
+        )
         for q in questions
     ]
     choices = client.choose_both_orders_batch(items, description=description)

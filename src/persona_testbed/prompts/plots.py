@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -11,8 +12,17 @@ matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt
 import polars as pl
 
+from persona_testbed.figures import FOOTER_SPACE, add_footer, save_figure
 
-def plot_topic_distribution(kept: pl.DataFrame, path: Path, title: str) -> None:
+
+def plot_topic_distribution(
+    kept: pl.DataFrame,
+    path: Path,
+    title: str,
+    *,
+    models: Sequence[str] = (),
+    seed: int | None = None,
+) -> None:
     """Horizontal bars of kept prompts per topic, stacked train / held-out, largest on top."""
     counts = (
         kept.group_by("topic")
@@ -38,7 +48,8 @@ def plot_topic_distribution(kept: pl.DataFrame, path: Path, title: str) -> None:
         axes.set_title(title, fontsize=10)
         axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
         axes.set_xlim(0, max(counts["n"].to_list() or [1]) * 1.25)
-        figure.tight_layout()
-        figure.savefig(path, format="png", dpi=120)
+        figure.tight_layout(rect=(0, FOOTER_SPACE, 1, 1))
+        add_footer(figure, models=models, seed=seed)
+        save_figure(figure, path, title=title, models=models)
     finally:
         plt.close(figure)

@@ -316,7 +316,14 @@ def run_prompts_stage(
         kept = curation.prompts.filter("kept")
         if len(kept):
             title = f"Topics of {len(kept)} kept prompts ({config.source})"
-            contracts.TOPICS_PNG.write(stage, lambda tmp: plot_topic_distribution(kept, tmp, title))
+            # The topics come from the embedder; the classifier (when it ran) chose what is kept.
+            models = [*([config.model] if client is not None else []), embedder.name]
+            contracts.TOPICS_PNG.write(
+                stage,
+                lambda tmp: plot_topic_distribution(
+                    kept, tmp, title, models=models, seed=config.seed
+                ),
+            )
         stage.record.stats.update(curation.stats)
         if client is not None and config.uses_llm:
             stage.add_usage(client.usage)

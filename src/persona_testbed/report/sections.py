@@ -19,6 +19,7 @@ from persona_testbed.contracts import (
     VERIFICATION,
     Table,
 )
+from persona_testbed.estimation import format_estimate
 from persona_testbed.llm import is_embedded_model
 from persona_testbed.run import RunDir, StageRecord
 
@@ -228,6 +229,7 @@ def agreement_facts(run: RunDir, section: Section) -> None:
         for key in ("fleiss_kappa", "krippendorff_alpha"):
             value = overall.get(key)
             if isinstance(value, dict) and value.get("value") is not None:
-                interval = f" ({level:.0%} CI {_cell(value['low'])} to {_cell(value['high'])})"
-                shown = _cell(value["value"]) + (interval if value.get("low") is not None else "")
+                shown = format_estimate(value["value"], value.get("low"), value.get("high"))
+                if value.get("low") is not None:
+                    shown += f" [{level:.0%} CI]"
                 section.facts.append((key.replace("_", " "), shown))

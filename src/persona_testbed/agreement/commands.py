@@ -23,6 +23,7 @@ from persona_testbed.cli_options import (
     open_clients,
     with_client_options,
 )
+from persona_testbed.config_errors import option_config_error
 from persona_testbed.errors import PersonaError
 
 console = Console(soft_wrap=True)
@@ -71,12 +72,6 @@ def _refine_for(value: str) -> RefineFor:
     if value == "both":
         return "both"
     raise PersonaError(f"--refine-for {value!r}: use original, augmented or both")
-
-
-def _config_error(exc: ValidationError) -> PersonaError:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return PersonaError(f"{where + ': ' if where else ''}{first['msg']}")
 
 
 def loo(
@@ -155,7 +150,7 @@ def loo(
             seed=seed,
         )
     except ValidationError as exc:
-        raise _config_error(exc) from None
+        raise option_config_error(exc) from None
     settings = client_options.settings()
     run_dir = RunDir.open(run)
     with open_clients([model, *config.annotator_specs], settings) as clients:
@@ -231,7 +226,7 @@ def models(
             seed=seed,
         )
     except ValidationError as exc:
-        raise _config_error(exc) from None
+        raise option_config_error(exc) from None
     settings = client_options.settings()
     run_dir = RunDir.open(run)
     with open_clients(config.annotators, settings) as clients:

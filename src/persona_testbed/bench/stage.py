@@ -51,6 +51,7 @@ from persona_testbed.estimation import RESAMPLES
 from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, merge_usage
 from persona_testbed.llm.generation import STATS_KEY
 from persona_testbed.run import RunDir
+from persona_testbed.stages.pool import ModelPool
 
 STAGE = "bench"
 SAMPLES = "bench/samples.parquet"
@@ -266,21 +267,6 @@ SAMPLE_SCHEMA: dict[str, Any] = {
 }
 
 
-def _clients(
-    config: BenchConfig, settings: ClientSettings | None, given: Mapping[str, LLMClient]
-) -> tuple[dict[str, LLMClient], list[LLMClient]]:
-    """A client per spec (models and judge; one shared where the specs are equal). Returns them
-    and the ones made here (to close)."""
-    clients: dict[str, LLMClient] = dict(given)
-    made: list[LLMClient] = []
-    for spec in (*config.models, config.judge):
-        if spec not in clients:
-            client = LLMClient.from_spec(spec, settings or ClientSettings())
-            clients[spec] = client
-            made.append(client)
-    return clients, made
-
-
 def _write_table(stage: Any, name: str, frame: pl.DataFrame) -> None:
     stage.write_file(name, lambda tmp: frame.write_csv(tmp))
 
@@ -304,12 +290,12 @@ def run_bench_stage(
     """Run PERSONA Bench into `run` (outputs under `bench/`). `clients` maps model specs to
     ready clients (tests, demos); other specs are opened with `settings`."""
     inputs = prepare_inputs(run.path, config)
-    all_clients, made = _clients(config, settings, clients or {})
-    try:
-        return _run(run, config, inputs, all_clients, force)
-    finally:
-        for client in made:
-            client.close()
+    given = dict(clients or {})
+    # A client per spec not given (one shared where the specs are equal), closed at the end.
+    pool = ModelPool(settings or ClientSettings())
+    with pool.stage():
+        missing = [spec for spec in (*config.models, config.judge_model) if spec not in given]
+        return _run(run, config, inputs, {**pool.clients(missing), **given}, force)
 
 
 def _run(
@@ -320,7 +306,7 @@ def _run(
     force: bool,
 ) -> BenchResult:
     templates, pairs = inputs.templates, inputs.pairs
-    judge = clients[config.judge]
+    judge = clients[config.judge_model]
     manifest_config = config.manifest_config(templates.digest())
     with run.stage(
         STAGE,

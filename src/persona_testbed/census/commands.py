@@ -28,7 +28,8 @@ from persona_testbed.cli_options import (
     SeedOption,
     with_client_options,
 )
-from persona_testbed.errors import InputError, PersonaError
+from persona_testbed.config_errors import option_config_error
+from persona_testbed.errors import InputError
 
 console = Console(soft_wrap=True)
 
@@ -86,7 +87,7 @@ def personas(
             dictionary=dictionary,
         )
     except ValidationError as exc:
-        raise PersonaError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+        raise option_config_error(exc) from None
     client = None
     if config.use_llm:  # a bad spec fails before any output
         from persona_testbed.llm import LLMClient
@@ -166,6 +167,6 @@ def show(
 
 def register(app: typer.Typer) -> None:
     """Add `personas`, `census-compare` and `show` to `app`."""
-    app.command("personas")(with_client_options(personas, omit=("prices", "timeout")))
+    app.command("personas")(with_client_options(personas, omit=("prices", "timeout_s")))
     app.command("census-compare")(census_compare)
     app.command("show")(show)

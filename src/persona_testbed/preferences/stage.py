@@ -66,7 +66,7 @@ PLAN_JSON = "preferences/plan.json"
 class PreferencesConfig(BaseModel):
     """Everything that decides the preference pairs (recorded in the manifest)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     per_persona_train: int = Field(100, ge=0)
     per_persona_test_seen: int = Field(50, ge=0)

@@ -31,11 +31,11 @@ def test_client_options_stand_where_the_command_declares_them() -> None:
     names = list(inspect.signature(with_client_options(command)).parameters)
     assert names == [
         "seed",
-        *("base_url", "concurrency", "cache", "no_cache", "max_cost", "prices", "timeout"),
+        *("base_url", "concurrency", "cache", "no_cache", "max_cost_usd", "prices", "timeout_s"),
         "progress",
         "force",
     ]
-    omitted = with_client_options(command, omit=("prices", "timeout"))
+    omitted = with_client_options(command, omit=("prices", "timeout_s"))
     assert "prices" not in inspect.signature(omitted).parameters
 
 
@@ -59,7 +59,7 @@ def test_typer_passes_the_options_as_one_client_options(tmp_path: Path) -> None:
     assert seen == [
         (
             "openai:x",
-            ClientOptions(concurrency=3, cache=tmp_path / "c.db", timeout=5.0, progress=False),
+            ClientOptions(concurrency=3, cache=tmp_path / "c.db", timeout_s=5.0, progress=False),
         )
     ]
     assert runner.invoke(app, ["go", "--prices", "p.yaml"]).exit_code == 2  # omitted
@@ -73,7 +73,7 @@ def test_client_options_become_settings(tmp_path: Path) -> None:
     built = settings.settings()
     assert built.base_url == "http://127.0.0.1:9/v1"
     assert built.concurrency == 2 and built.cache_path is None
-    cached = ClientOptions(cache=tmp_path / "c.db", max_cost=1.5, timeout=9.0).settings()
+    cached = ClientOptions(cache=tmp_path / "c.db", max_cost_usd=1.5, timeout_s=9.0).settings()
     assert cached.cache_path == tmp_path / "c.db"
     assert cached.max_cost_usd == 1.5 and cached.timeout_s == 9.0
 

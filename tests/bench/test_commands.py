@@ -51,6 +51,18 @@ def test_dry_run_prints_the_plan_and_writes_nothing(make_run: Callable[..., RunD
     assert run.stage_record("bench") is None
 
 
+def test_the_judge_defaults_to_the_model_under_test(make_run: Callable[..., RunDir]) -> None:
+    """Issue 14: without --judge, the judge is the (first) --model, as in `persona preferences`
+    and `persona run`, never the embedded model."""
+    run = make_run(n_personas=3, n_prompts=2)
+    result = run_bench(
+        run, *("--model", "openai:gpt-4o-mini", "--methods", "persona", "--n", "2", "--dry-run")
+    )
+    assert result.exit_code == 0, result.output
+    assert "openai:gpt-4o-mini: critic verdicts: 2 calls" in result.output
+    assert "smollm2" not in result.output
+
+
 def test_bench_runs_against_an_openai_compatible_endpoint(
     make_run: Callable[..., RunDir], tmp_path: Path
 ) -> None:

@@ -257,3 +257,16 @@ def test_sync_facade_works_inside_a_running_event_loop(tmp_path: Path) -> None:
         return client.complete_batch([client.request(user("q"))])[0].text
 
     assert asyncio.run(inside()) == "echo: q"
+
+
+def test_a_misspelt_request_field_is_an_error_not_ignored() -> None:
+    """Issue 14: `client.request(msgs, temprature=0.3)` used to be accepted (and sampled at 0)."""
+    from pydantic import ValidationError
+
+    client = LLMClient(ScriptedBackend(echo), ClientSettings(cache_path=None))
+    messages = user("hi")
+    with pytest.raises(TypeError, match="unknown field 'temprature'"):
+        client.request(messages, temprature=0.3)
+    assert client.request(messages, temperature=0.3).temperature == 0.3
+    with pytest.raises(ValidationError, match="temprature"):
+        ChatRequest.model_validate({"model": "m", "messages": [], "temprature": 0.3})

@@ -3,10 +3,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
+from persona_testbed.agreement import LooConfig, ModelsConfig
+from persona_testbed.bench import BenchConfig
+from persona_testbed.census import PersonaConfig
 from persona_testbed.cli.app import main
 from persona_testbed.errors import InputError
 from persona_testbed.pipeline import RunConfig, fingerprints, load_yaml_model
+from persona_testbed.preferences.stage import PreferencesConfig
+from persona_testbed.prompts.stage import PromptsConfig
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -106,3 +112,24 @@ def test_dry_run_plans_the_agreement_stage(capsys: pytest.CaptureFixture[str]) -
     assert "LOO critique + revision" in out and "2 attributes x 3 pairs x 3 questions" in out
     # Two annotators in the model-agreement study, each labelling in both option orders.
     assert out.count("role-play labels (both orders)") == 3
+
+
+def test_a_validator_error_names_the_file_and_line(tmp_path: Path) -> None:
+    """Issue 14: a bad `bench.loo` value used to escape pydantic as "--loo: ..." without a place."""
+    path = write(tmp_path, "seed: 0\nbench:\n  n: 3\n  loo: [religion, shoe size]\n")
+    with pytest.raises(InputError) as caught:
+        load_yaml_model(path, RunConfig)
+    assert str(caught.value) == f"{path}:4: bench.loo: unknown attribute 'shoe size'"
+    sliced = write(tmp_path, "bench:\n  slices: ['gender=Female']\n")
+    with pytest.raises(InputError, match=r":2: bench\.slices: --slice 'gender=Female'"):
+        load_yaml_model(sliced, RunConfig)
+
+
+@pytest.mark.parametrize(
+    "config_type",
+    [PersonaConfig, PromptsConfig, PreferencesConfig, BenchConfig, LooConfig, ModelsConfig],
+)
+def test_stage_configs_refuse_unknown_keys(config_type: type[BaseModel]) -> None:
+    """Issue 14: the stage config classes themselves (not only the run file's sections)."""
+    with pytest.raises(ValidationError, match="sede"):
+        config_type.model_validate({"sede": 3, "annotators": ["openai:a", "openai:b"]})

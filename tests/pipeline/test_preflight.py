@@ -107,3 +107,29 @@ def test_a_real_run_checks_later_stages_inputs_before_the_first_model_call(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "conversations.jsonl" in err and "[prompts]" in err
     assert not (tmp_path / "run" / "personas.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("models", "expected"),
+    [
+        (
+            "bench:\n  models: [gguf:missing/model.gguf]\n",
+            "missing/model.gguf: GGUF file not found",
+        ),
+        ("agreement:\n  loo:\n    annotators: [claude:x]\n", "unknown model spec 'claude:x'"),
+    ],
+)
+def test_every_model_spec_is_checked_before_the_first_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], models: str, expected: str
+) -> None:
+    """Issue 14: a bad spec of a later stage (a GGUF file that is not there, an unknown scheme)
+    fails the dry run and the real run before the personas stage has run."""
+    path = write(tmp_path, "model: openai:gpt-4o\nstages: [personas, bench, agreement]\n"
+                 "personas:\n  n: 3\n  use_llm: false\n" + models)  # fmt: skip
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--dry-run", "--out", str(out)]) == 2
+    assert expected in capsys.readouterr().err
+    assert main(["run", str(path), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and expected in err
+    assert not (out / "personas.parquet").exists()

@@ -33,6 +33,7 @@ from persona_testbed.agreement.labels import MODEL, MODEL_LABEL_COLUMNS
 from persona_testbed.contracts import ITEM_COLUMNS
 from persona_testbed.errors import InputError
 from persona_testbed.llm import Choice, ClientSettings, LLMClient
+from persona_testbed.stages.pool import ModelPool
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -163,10 +164,8 @@ def label_items_with_models(
         raise InputError(f"annotators: a model spec is listed twice ({', '.join(specs)})")
     template_set = load_templates(templates) if isinstance(templates, str) else templates
     frames = []
+    pool = ModelPool(settings or ClientSettings())
     for spec in specs:
-        client = LLMClient.from_spec(spec, settings)
-        try:
-            frames.append(label_items(client, items, template_set, threshold=threshold))
-        finally:
-            client.close()
+        with pool.stage():  # one model's client open at a time
+            frames.append(label_items(pool.get(spec), items, template_set, threshold=threshold))
     return pl.concat(frames)

@@ -13,7 +13,7 @@ from persona_testbed.estimation import LEVEL, RESAMPLES
 class AgreementConfig(BaseModel):
     """Fields of LooConfig and ModelsConfig (recorded in the manifest with the rest)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     templates: str = DEFAULT_TEMPLATES
     threshold: float = Field(DEFAULT_THRESHOLD, gt=0.0, lt=1.0)

@@ -31,7 +31,7 @@ from persona_testbed.bench.methods import ALL_METHODS, Method, parse_cot, parse_
 from persona_testbed.bench.metrics import MethodMetrics, Streams, method_metrics
 from persona_testbed.bench.pairs import load_personas, load_prompts, sample_pairs
 from persona_testbed.bench.passk import pass_at_k
-from persona_testbed.bench.plan import PlanStep, plan_bench
+from persona_testbed.bench.plan import PlanStep, plan_bench, plan_rows
 from persona_testbed.bench.slices import DEFAULT_SLICE_ATTRIBUTES, SliceFilter, parse_slice
 from persona_testbed.bench.stage import (
     SAMPLES,
@@ -87,6 +87,7 @@ __all__ = [
     "parse_verdict",
     "pass_at_k",
     "plan_bench",
+    "plan_rows",
     "prepare_inputs",
     "run_bench_stage",
     "sample_pairs",

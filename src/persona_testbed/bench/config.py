@@ -20,10 +20,10 @@ MAX_K = 64
 class BenchConfig(BaseModel):
     """Settings of one `persona bench` run. Defaults give a quick run on the embedded model."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     models: tuple[str, ...] = Field((DEFAULT_MODEL,), min_length=1)
-    judge: str = DEFAULT_MODEL
+    judge: str | None = Field(None, description="judge model spec; None: the first model")
     methods: tuple[Method, ...] = Field(ALL_METHODS, min_length=1)
     n: int = Field(20, ge=1, description="(persona, question) pairs")
     k: int = Field(1, ge=1, le=MAX_K, description="samples per pair and method (pass@1..k)")
@@ -44,7 +44,10 @@ class BenchConfig(BaseModel):
     @classmethod
     def _check_slices(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for text in value:
-            parse_slice(text)  # raises InputError with the bad clause
+            try:
+                parse_slice(text)
+            except InputError as exc:  # pydantic reports a ValueError with the field's place
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("loo")
@@ -52,14 +55,20 @@ class BenchConfig(BaseModel):
     def _check_loo(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         unknown = [a for a in value if a not in ATTRIBUTES]
         if unknown:
-            raise InputError(f"--loo: unknown attribute '{unknown[0]}'")
+            raise ValueError(f"unknown attribute '{unknown[0]}'")
         return value
+
+    @property
+    def judge_model(self) -> str:
+        """The judge: the one named, else the (first) model under test."""
+        return self.judge or self.models[0]
 
     def slice_filters(self) -> list[SliceFilter]:
         return [parse_slice(text) for text in self.slices]
 
     def manifest_config(self, templates_digest: str) -> dict[str, Any]:
         config = self.model_dump(mode="json")
+        config["judge"] = self.judge_model
         config["templates_digest"] = templates_digest
         return config
 

@@ -66,6 +66,7 @@ from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, merge_usa
 from persona_testbed.llm.generation import STATS_KEY
 from persona_testbed.run import RunDir
 from persona_testbed.seeding import child_rng, child_seed
+from persona_testbed.stages.pool import ModelPool
 
 STAGE = "bench"
 # The stage's files by their contract paths (contracts.artifacts spells them).
@@ -281,21 +282,6 @@ SAMPLE_SCHEMA: dict[str, Any] = {
 }
 
 
-def _clients(
-    config: BenchConfig, settings: ClientSettings | None, given: Mapping[str, LLMClient]
-) -> tuple[dict[str, LLMClient], list[LLMClient]]:
-    """A client per spec (models and judge; one shared where the specs are equal). Returns them
-    and the ones made here (to close)."""
-    clients: dict[str, LLMClient] = dict(given)
-    made: list[LLMClient] = []
-    for spec in (*config.models, config.judge):
-        if spec not in clients:
-            client = LLMClient.from_spec(spec, settings or ClientSettings())
-            clients[spec] = client
-            made.append(client)
-    return clients, made
-
-
 def _write_text(stage: Any, name: str, text: str) -> None:
     stage.write_file(name, lambda tmp: Path(tmp).write_text(text, "utf-8"))
 
@@ -315,12 +301,12 @@ def run_bench_stage(
     """Run PERSONA Bench into `run` (outputs under `bench/`). `clients` maps model specs to
     ready clients (tests, demos); other specs are opened with `settings`."""
     inputs = prepare_inputs(run.path, config)
-    all_clients, made = _clients(config, settings, clients or {})
-    try:
-        return _run(run, config, inputs, all_clients, force)
-    finally:
-        for client in made:
-            client.close()
+    given = dict(clients or {})
+    # A client per spec not given (one shared where the specs are equal), closed at the end.
+    pool = ModelPool(settings or ClientSettings())
+    with pool.stage():
+        missing = [spec for spec in (*config.models, config.judge_model) if spec not in given]
+        return _run(run, config, inputs, {**pool.clients(missing), **given}, force)
 
 
 def _run(
@@ -331,7 +317,7 @@ def _run(
     force: bool,
 ) -> BenchResult:
     templates, pairs = inputs.templates, inputs.pairs
-    judge = clients[config.judge]
+    judge = clients[config.judge_model]
     manifest_config = config.manifest_config(templates.digest())
     # Imported here, not at the top: matplotlib loads when a figure is drawn, not on import.
     from persona_testbed.bench import plots

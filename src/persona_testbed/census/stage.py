@@ -81,7 +81,7 @@ BUNDLED_SOURCE = "bundled ACS 2018 1-year PUMS, 14 states (all 173,916 person re
 class PersonaConfig(BaseModel):
     """Everything that decides the personas (recorded in the manifest)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     n: int = Field(DEFAULT_N, ge=1)
     seed: int = Field(0, ge=0)

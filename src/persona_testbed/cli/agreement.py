@@ -29,6 +29,7 @@ from persona_testbed.cli.options import (
     open_clients,
     with_client_options,
 )
+from persona_testbed.config_errors import option_config_error
 from persona_testbed.errors import PersonaError
 from persona_testbed.estimation import RESAMPLES, Estimate, format_estimate
 from persona_testbed.run import RunDir
@@ -79,12 +80,6 @@ def _refine_for(value: str) -> RefineFor:
     if value == "both":
         return "both"
     raise PersonaError(f"--refine-for {value!r}: use original, augmented or both")
-
-
-def _config_error(exc: ValidationError) -> PersonaError:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return PersonaError(f"{where + ': ' if where else ''}{first['msg']}")
 
 
 def loo(
@@ -155,7 +150,7 @@ def loo(
             seed=seed,
         )
     except ValidationError as exc:
-        raise _config_error(exc) from None
+        raise option_config_error(exc) from None
     settings = client_options.settings()
     run_dir = RunDir.open(run)
     with open_clients([model, *config.annotator_specs], settings) as clients:
@@ -228,7 +223,7 @@ def models(
             seed=seed,
         )
     except ValidationError as exc:
-        raise _config_error(exc) from None
+        raise option_config_error(exc) from None
     settings = client_options.settings()
     run_dir = RunDir.open(run)
     with open_clients(config.annotators, settings) as clients:

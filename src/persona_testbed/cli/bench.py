@@ -16,24 +16,17 @@ from persona_testbed.bench.pairs import PersonaSplit, PromptSplit, resolve_input
 from persona_testbed.bench.plan import PlanStep, plan_bench
 from persona_testbed.bench.stage import prepare_inputs, run_bench_stage
 from persona_testbed.cli.options import (
-    DEFAULT_MODEL_SPEC,
     ClientOptions,
     ForceOption,
     SeedOption,
     with_client_options,
 )
-from persona_testbed.errors import PersonaError
+from persona_testbed.config_errors import option_config_error
 from persona_testbed.estimation import format_estimate
 from persona_testbed.run import RunDir
 
 console = Console(soft_wrap=True)
 DEFAULT_METHODS = ",".join(method.value for method in ALL_METHODS)
-
-
-def _config_error(exc: ValidationError) -> PersonaError:
-    first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"])
-    return PersonaError(f"--{field.replace('_', '-')}: {first['msg']}")
 
 
 def bench(
@@ -49,8 +42,12 @@ def bench(
         ),
     ] = None,
     judge: Annotated[
-        str, typer.Option("--judge", help="judge model spec (critic and subtlety judge)")
-    ] = DEFAULT_MODEL_SPEC,
+        str | None,
+        typer.Option(
+            "--judge",
+            help="judge model spec (critic and subtlety judge; default: the first --model)",
+        ),
+    ] = None,
     methods: Annotated[
         str,
         typer.Option(
@@ -133,7 +130,7 @@ def bench(
             templates=templates,
         )
     except ValidationError as exc:
-        raise _config_error(exc) from None
+        raise option_config_error(exc) from None
     settings = client_options.settings()
     if dry_run:
         inputs = prepare_inputs(run, config)
@@ -142,7 +139,7 @@ def bench(
     resolve_inputs(run, personas, prompts)  # a missing input fails before any directory is made
     run_dir = RunDir.create(run)
     result = run_bench_stage(run_dir, config, settings=settings, force=force)
-    console.print(f"PERSONA Bench: {config.n} pairs, k={config.k}, judge {config.judge}")
+    console.print(f"PERSONA Bench: {config.n} pairs, k={config.k}, judge {config.judge_model}")
     for m in result.metrics:
         acc = m.accuracy
         accuracy = format_estimate(acc.value, acc.low, acc.high)

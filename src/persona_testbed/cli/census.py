@@ -35,7 +35,8 @@ from persona_testbed.cli.options import (
     SeedOption,
     with_client_options,
 )
-from persona_testbed.errors import InputError, PersonaError
+from persona_testbed.config_errors import option_config_error
+from persona_testbed.errors import InputError
 from persona_testbed.llm import LLMClient
 
 console = Console(soft_wrap=True)
@@ -92,7 +93,7 @@ def personas(
             dictionary=dictionary,
         )
     except ValidationError as exc:
-        raise PersonaError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+        raise option_config_error(exc) from None
     client = None
     if config.use_llm:  # a bad spec fails before any output
         client = LLMClient.from_spec(model, client_options.settings())
@@ -166,6 +167,6 @@ def show(
 
 def register(app: typer.Typer) -> None:
     """Add `personas`, `census-compare` and `show` to `app`."""
-    app.command("personas")(with_client_options(personas, omit=("prices", "timeout")))
+    app.command("personas")(with_client_options(personas, omit=("prices", "timeout_s")))
     app.command("census-compare")(census_compare)
     app.command("show")(show)

@@ -12,7 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-from persona_testbed.llm import DEFAULT_MODEL, ClientSettings, LLMClient, PriceTable
+from persona_testbed.llm import DEFAULT_MODEL, ClientSettings, LLMClient
+from persona_testbed.llm.settings import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, user_settings
+from persona_testbed.stages.pool import ModelPool
 
 ModelOption = Annotated[
     str,
@@ -35,13 +37,16 @@ CacheOption = Annotated[
 ]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="do not read or write the cache")]
 MaxCostOption = Annotated[
-    float | None, typer.Option("--max-cost", help="stop before spending more than this (USD)")
+    float | None,
+    typer.Option("--max-cost-usd", "--max-cost", help="stop before spending more than this (USD)"),
 ]
 PricesOption = Annotated[
     Path | None,
     typer.Option("--prices", help="YAML/JSON price table: model -> input/output USD per 1M tokens"),
 ]
-TimeoutOption = Annotated[float, typer.Option("--timeout", help="per-request timeout (s)")]
+TimeoutOption = Annotated[
+    float, typer.Option("--timeout-s", "--timeout", help="per-request timeout (s)")
+]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="progress bar")]
 SeedOption = Annotated[int, typer.Option("--seed", min=0, help="the one seed of every draw")]
 ForceOption = Annotated[
@@ -54,28 +59,24 @@ DEFAULT_MODEL_SPEC = DEFAULT_MODEL
 def make_settings(
     *,
     base_url: str | None = None,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     cache: Path | None = None,
     no_cache: bool = False,
-    max_cost: float | None = None,
+    max_cost_usd: float | None = None,
     prices: Path | None = None,
-    timeout: float = 120.0,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
     progress: bool = True,
 ) -> ClientSettings:
-    settings = ClientSettings(
+    return user_settings(
+        base_url=base_url,
         concurrency=concurrency,
-        timeout_s=timeout,
-        max_cost_usd=max_cost,
-        prices=PriceTable.load(prices),
+        cache=cache,
+        no_cache=no_cache,
+        max_cost_usd=max_cost_usd,
+        prices=prices,
+        timeout_s=timeout_s,
         show_progress=progress,
     )
-    if base_url:
-        settings.base_url = base_url
-    if no_cache:
-        settings.cache_path = None
-    elif cache is not None:
-        settings.cache_path = cache
-    return settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,12 +84,12 @@ class ClientOptions:
     """The model-client options of one command line (`--base-url` ... `--progress`)."""
 
     base_url: str | None = None
-    concurrency: int = 8
+    concurrency: int = DEFAULT_CONCURRENCY
     cache: Path | None = None
     no_cache: bool = False
-    max_cost: float | None = None
+    max_cost_usd: float | None = None
     prices: Path | None = None
-    timeout: float = 120.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     progress: bool = True
 
     def settings(self) -> ClientSettings:
@@ -101,9 +102,9 @@ CLIENT_OPTIONS: dict[str, object] = {
     "concurrency": ConcurrencyOption,
     "cache": CacheOption,
     "no_cache": NoCacheOption,
-    "max_cost": MaxCostOption,
+    "max_cost_usd": MaxCostOption,
     "prices": PricesOption,
-    "timeout": TimeoutOption,
+    "timeout_s": TimeoutOption,
     "progress": ProgressOption,
 }
 
@@ -115,6 +116,8 @@ def with_client_options(
     options (all but `omit`, which keep their defaults), declared one by one in its place."""
     signature = inspect.signature(command, eval_str=True)
     skipped = set(omit)
+    if skipped - set(CLIENT_OPTIONS):
+        raise TypeError(f"omit names no client option: {sorted(skipped - set(CLIENT_OPTIONS))}")
     options = [
         inspect.Parameter(
             field.name,
@@ -144,14 +147,8 @@ def with_client_options(
 
 @contextmanager
 def open_clients(specs: Iterable[str], settings: ClientSettings) -> Iterator[dict[str, LLMClient]]:
-    """One client per distinct spec (a bad spec fails before anything is written); all are
-    closed on the way out."""
-    clients: dict[str, LLMClient] = {}
-    try:
-        for spec in specs:
-            if spec not in clients:
-                clients[spec] = LLMClient.from_spec(spec, settings)
-        yield clients
-    finally:
-        for client in clients.values():
-            client.close()
+    """One client per distinct spec from one model pool (a bad spec fails before anything is
+    written); all are closed on the way out."""
+    pool = ModelPool(settings)
+    with pool.stage():
+        yield pool.clients(specs)

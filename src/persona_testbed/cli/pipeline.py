@@ -78,9 +78,9 @@ def register(app: typer.Typer) -> None:
         target = out or Path("runs") / config_path.stem
         if dry_run:
             print_plan(config, target)
-            check_inputs(config)  # the plan is printed even when an input is not ready yet
+            check_inputs(config, target)  # the plan is printed even when an input is not ready yet
             return
-        check_inputs(config)  # every stage's inputs, before the first model call
+        check_inputs(config, target)  # every stage's inputs, before the first model call
         result = run_pipeline(
             config,
             target,

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from persona_testbed.cli.options import (
@@ -17,7 +18,7 @@ from persona_testbed.cli.options import (
     open_clients,
     with_client_options,
 )
-from persona_testbed.errors import PersonaError
+from persona_testbed.config_errors import option_config_error
 from persona_testbed.preferences.plan import CallPlan
 from persona_testbed.preferences.stage import (
     HF_DIR,
@@ -117,8 +118,8 @@ def preferences(
             seed=seed,
             max_personas=max_personas,
         )
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise PersonaError(str(exc).splitlines()[-1].strip()) from None
+    except ValidationError as exc:
+        raise option_config_error(exc) from None
     settings = client_options.settings()
     if dry_run:
         plan = plan_for_run(

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from persona_testbed.cli.options import (
@@ -16,6 +17,7 @@ from persona_testbed.cli.options import (
     SeedOption,
     with_client_options,
 )
+from persona_testbed.config_errors import option_config_error
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import LLMClient
 from persona_testbed.prompts.stage import (
@@ -109,8 +111,8 @@ def prompts(
             clusters=clusters,
             seed=seed,
         )
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise PersonaError(str(exc).splitlines()[-1].strip()) from None
+    except ValidationError as exc:
+        raise option_config_error(exc) from None
     client = None
     if config.uses_llm:  # a bad spec fails before any output
         client = LLMClient.from_spec(model, client_options.settings())

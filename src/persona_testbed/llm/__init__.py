@@ -17,6 +17,7 @@ from persona_testbed.llm.settings import ClientSettings
 from persona_testbed.llm.specs import (
     DEFAULT_MODEL,
     ModelInfo,
+    check_spec,
     embedded_model_path,
     is_embedded_model,
     list_models,
@@ -56,6 +57,7 @@ __all__ = [
     "ResponseCache",
     "Structured",
     "TokenLogprob",
+    "check_spec",
     "default_cache_path",
     "embedded_model_path",
     "is_embedded_model",

@@ -112,6 +112,12 @@ class LLMClient:
         return {self.model_id: self._usage.model_copy()}
 
     def request(self, messages: Iterable[Message], **fields: Any) -> ChatRequest:
+        """A request to this client's model; a misspelt field is an error, never ignored."""
+        allowed = [name for name in ChatRequest.model_fields if name not in ("model", "messages")]
+        unknown = sorted(set(fields) - set(allowed))
+        if unknown:
+            known = ", ".join(allowed)
+            raise TypeError(f"LLMClient.request: unknown field '{unknown[0]}' (fields: {known})")
         return ChatRequest(model=self.model_id, messages=tuple(messages), **fields)
 
     # ---- async engine -------------------------------------------------------------------

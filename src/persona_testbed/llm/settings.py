@@ -12,6 +12,10 @@ from persona_testbed.llm.cache import default_cache_path
 from persona_testbed.llm.pricing import PriceTable
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+# The defaults of the settings a user sets (`llm:` in a run file, the commands' client options):
+# declared here once, used by both.
+DEFAULT_CONCURRENCY = 8
+DEFAULT_TIMEOUT_S = 120.0
 
 
 def _threads_from_env() -> int | None:
@@ -26,7 +30,9 @@ def _threads_from_env() -> int | None:
 class ClientSettings(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    concurrency: int = Field(8, ge=1, description="most requests in flight at once")
+    concurrency: int = Field(
+        DEFAULT_CONCURRENCY, ge=1, description="most requests in flight at once"
+    )
     cache_path: Path | None = Field(
         default_factory=default_cache_path, description="None disables the response cache"
     )
@@ -35,7 +41,7 @@ class ClientSettings(BaseModel):
         description="OpenAI-compatible endpoint for openai: specs",
     )
     api_key: str | None = Field(default_factory=lambda: os.environ.get("OPENAI_API_KEY") or None)
-    timeout_s: float = Field(120.0, gt=0, description="per-request timeout")
+    timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, description="per-request timeout")
     max_retries: int = Field(6, ge=0)
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
@@ -56,3 +62,32 @@ class ClientSettings(BaseModel):
 
     def resolved_base_url(self) -> str:
         return (self.base_url or DEFAULT_OPENAI_BASE_URL).rstrip("/")
+
+
+def user_settings(
+    *,
+    base_url: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    cache: Path | None = None,
+    no_cache: bool = False,
+    max_cost_usd: float | None = None,
+    prices: Path | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    show_progress: bool = True,
+) -> ClientSettings:
+    """ClientSettings from what a user sets, under the one spelling both the run file's `llm:`
+    section and the commands' options use; unset ones keep ClientSettings' defaults."""
+    settings = ClientSettings(
+        concurrency=concurrency,
+        timeout_s=timeout_s,
+        max_cost_usd=max_cost_usd,
+        prices=PriceTable.load(prices),
+        show_progress=show_progress,
+    )
+    if base_url:
+        settings.base_url = base_url
+    if no_cache:
+        settings.cache_path = None
+    elif cache is not None:
+        settings.cache_path = cache
+    return settings

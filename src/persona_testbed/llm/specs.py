@@ -43,6 +43,17 @@ def parse_spec(spec: str) -> ModelSpec:
     return ModelSpec(kind=kind, name=name)  # type: ignore[arg-type]
 
 
+def check_spec(spec: str) -> ModelSpec:
+    """`parse_spec`, and a `gguf:` file must exist: what a run checks for every model it will
+    use before its first stage, so a bad spec never fails after earlier stages ran."""
+    parsed = parse_spec(spec)
+    if parsed.kind == "gguf" and parsed.name not in EMBEDDED_MODELS:
+        path = Path(parsed.name).expanduser()
+        if not path.is_file():
+            raise PersonaError(f"model {spec}: {path}: GGUF file not found")
+    return parsed
+
+
 def is_embedded_model(model_id: str) -> bool:
     """Whether a model id names one of the tiny embedded models, by name or by its GGUF file
     (`local:smollm2-135m`, `gguf:smollm2-135m`, `gguf:/any/dir/SmolLM2-135M-Instruct.Q4_1.gguf`)."""

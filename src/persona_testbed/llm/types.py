@@ -21,7 +21,7 @@ class Message(BaseModel):
 class ChatRequest(BaseModel):
     """Everything that decides a model's answer; its canonical JSON is the cache key."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str = Field(description="model spec, e.g. local:smollm2-135m or openai:gpt-4o-mini")
     messages: tuple[Message, ...]

@@ -1,94 +1,58 @@
 """The schema of `persona run CONFIG.yaml`: one file drives every stage in order.
 
-Each stage section is that stage's own config class with unknown keys forbidden, so a typo is
-an error instead of a silent default. The model and seed are named once at the top and given
-to every stage that does not set its own.
+Each stage section is that stage's own config class (unknown keys are errors in each), named as
+the registered stage (`persona_testbed.stages`). The model, judge and seed are named once at the
+top and overlaid, after validation, on every section that does not set its own.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from persona_testbed.agreement import LooConfig, ModelsConfig
 from persona_testbed.bench import BenchConfig
 from persona_testbed.census import PersonaConfig
-from persona_testbed.llm import DEFAULT_MODEL, ClientSettings, PriceTable
+from persona_testbed.llm import DEFAULT_MODEL, ClientSettings
+from persona_testbed.llm.settings import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, user_settings
 from persona_testbed.preferences import PreferencesConfig
 from persona_testbed.prompts import PromptsConfig
+from persona_testbed.stages import Shared, Stage, get_stage, stage_names, stages
+from persona_testbed.stages.builtin import BUILTIN_STAGES, AgreementSection
 
-StageName = Literal["personas", "prompts", "preferences", "bench", "agreement"]
-STAGE_ORDER: tuple[StageName, ...] = ("personas", "prompts", "preferences", "bench", "agreement")
+StageName = str
+# The built-in stages' order (the registry holds every stage, registered ones after these).
+STAGE_ORDER: tuple[str, ...] = tuple(stage.name for stage in BUILTIN_STAGES)
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
 
-
-class PersonasSection(PersonaConfig):
-    model_config = _STRICT
-
-
-class PromptsSection(PromptsConfig):
-    model_config = _STRICT
-
-
-class PreferencesSection(PreferencesConfig):
-    model_config = _STRICT
-
-
-class BenchSection(BenchConfig):
-    model_config = _STRICT
-
-
-class LooSection(LooConfig):
-    model_config = _STRICT
-
-
-class ModelsSection(ModelsConfig):
-    model_config = _STRICT
-
-
-class AgreementSection(BaseModel):
-    """The agreement stage: the leave-one-out study (paper §4.1) and model/human agreement
-    (§4.2). Set either to null to leave it out; `models` needs its annotators named."""
-
-    model_config = _STRICT
-
-    loo: LooSection | None = Field(default_factory=LooSection)
-    models: ModelsSection | None = None
-
-    def stage_names(self) -> tuple[str, ...]:
-        """The manifest records this stage writes."""
-        names = ("agreement-loo",) if self.loo is not None else ()
-        return names + (("agreement-models",) if self.models is not None else ())
+# The sections of a run file are the stage config types themselves (unknown keys are errors in
+# each); the names below stay for the code that imported them.
+PersonasSection = PersonaConfig
+PromptsSection = PromptsConfig
+PreferencesSection = PreferencesConfig
+BenchSection = BenchConfig
+LooSection = LooConfig
+ModelsSection = ModelsConfig
 
 
 class LLMSection(BaseModel):
-    """How to reach the models (shared by every stage)."""
+    """How to reach the models (shared by every stage); the names and defaults are the
+    commands' client options' (`--timeout-s` is `timeout_s`, ...), declared in llm.settings."""
 
     model_config = _STRICT
 
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint for openai: specs")
-    concurrency: int = Field(8, ge=1)
-    timeout_s: float = Field(120.0, gt=0)
+    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1)
+    timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0)
     max_cost_usd: float | None = Field(None, ge=0)
     prices: Path | None = Field(None, description="YAML/JSON price table to extend the default")
     cache: Path | None = Field(None, description="response cache file (default: user cache)")
 
     def settings(self, *, show_progress: bool = True) -> ClientSettings:
-        settings = ClientSettings(
-            concurrency=self.concurrency,
-            timeout_s=self.timeout_s,
-            max_cost_usd=self.max_cost_usd,
-            prices=PriceTable.load(self.prices),
-            show_progress=show_progress,
-        )
-        if self.base_url:
-            settings.base_url = self.base_url
-        if self.cache is not None:
-            settings.cache_path = self.cache
-        return settings
+        return user_settings(**self.model_dump(), show_progress=show_progress)
 
 
 class RunConfig(BaseModel):
@@ -98,57 +62,74 @@ class RunConfig(BaseModel):
     judge: str | None = Field(None, description="judge model (verification, bench); None: model")
     seed: int = Field(0, ge=0)
     llm: LLMSection = Field(default_factory=LLMSection)
-    stages: tuple[StageName, ...] = Field(STAGE_ORDER, description="which stages to run")
-    personas: PersonasSection = Field(default_factory=PersonasSection)
-    prompts: PromptsSection = Field(default_factory=PromptsSection)
-    preferences: PreferencesSection = Field(default_factory=PreferencesSection)
-    bench: BenchSection = Field(default_factory=BenchSection)
+    stages: tuple[StageName, ...] = Field(
+        default_factory=stage_names, description="which stages to run"
+    )
+    personas: PersonaConfig = Field(default_factory=PersonaConfig)
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig)
+    preferences: PreferencesConfig = Field(default_factory=PreferencesConfig)
+    bench: BenchConfig = Field(default_factory=BenchConfig)
     agreement: AgreementSection = Field(default_factory=AgreementSection)
+    added: dict[str, Any] = Field(
+        default_factory=dict, description="sections of stages registered besides the built-in"
+    )
 
     @model_validator(mode="before")
     @classmethod
-    def _share_model_and_seed(cls, data: Any) -> Any:
-        """Give the top-level model, judge and seed to each section that leaves them out."""
+    def _added_sections(cls, data: Any) -> Any:
+        """Sections named after a registered stage that is not built in go to `added`."""
         if not isinstance(data, dict):
             return data
-        model = data.get("model", DEFAULT_MODEL)
-        judge = data.get("judge") or model
-        seed = data.get("seed", 0)
-        shared: dict[str, dict[str, Any]] = {
-            "personas": {"model": model, "seed": seed},
-            "prompts": {"model": model, "seed": seed},
-            "preferences": {"model": model, "judge": judge, "seed": seed},
-            "bench": {"models": [model], "judge": judge, "seed": seed},
-        }
-        merged = dict(data)
-        for section, defaults in shared.items():
-            given = merged.get(section) or {}
-            if isinstance(given, dict):
-                merged[section] = {**defaults, **given}
-        agreement = merged.get("agreement") or {}
-        if isinstance(agreement, dict):
-            agreement = dict(agreement)
-            loo = agreement.get("loo", {})
-            if isinstance(loo, dict):
-                agreement["loo"] = {"model": model, "seed": seed, **loo}
-            if isinstance(agreement.get("models"), dict):
-                agreement["models"] = {"seed": seed, **agreement["models"]}
-            merged["agreement"] = agreement
-        return merged
+        known = set(cls.model_fields)
+        extra = {k: v for k, v in data.items() if k not in known and k in stage_names()}
+        if not extra:
+            return data
+        rest = {k: v for k, v in data.items() if k not in extra}
+        return {**rest, "added": {**rest.get("added", {}), **extra}}
+
+    @field_validator("stages")
+    @classmethod
+    def _known_and_ordered(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        order = stage_names()
+        unknown = [name for name in value if name not in order]
+        if unknown:
+            raise ValueError(f"unknown stage '{unknown[0]}' (known: {', '.join(order)})")
+        if list(value) != sorted(value, key=order.index):
+            raise ValueError(f"stages must be in pipeline order: {', '.join(order)}")
+        return value
 
     @model_validator(mode="after")
-    def _ordered(self) -> RunConfig:
-        if list(self.stages) != sorted(self.stages, key=STAGE_ORDER.index):
-            raise ValueError(f"stages must be in pipeline order: {', '.join(STAGE_ORDER)}")
+    def _resolved(self) -> RunConfig:
+        # The one merge: the run's model, judge and seed overlaid on every section that leaves
+        # them out (validated sections, not raw dicts). Frozen: set once, here, at validation.
+        shared = Shared(self.model, self.judge, self.seed)
+        for stage in stages():
+            if stage.name in type(self).model_fields:
+                object.__setattr__(self, stage.name, stage.share(getattr(self, stage.name), shared))
+            else:
+                given = self.added.get(stage.name)
+                section = (
+                    given
+                    if isinstance(given, stage.config_type)
+                    else stage.config_type.model_validate(given or {})
+                )
+                self.added[stage.name] = stage.share(section, shared)
         return self
 
+    def section(self, name: str) -> Any:
+        """The resolved config of stage `name`."""
+        if name in type(self).model_fields:
+            return getattr(self, name)
+        return self.added[name]
+
+    def sections(self) -> dict[str, Any]:
+        return {stage.name: self.section(stage.name) for stage in stages()}
+
+    def selected(self) -> list[tuple[Stage[Any], Any]]:
+        """The stages this run runs, in order, each with its resolved config."""
+        return [(get_stage(name), self.section(name)) for name in self.stages]
+
     def models(self) -> list[str]:
-        """Every model spec the run uses, in first-use order."""
-        specs = [self.personas.model, self.prompts.model, self.preferences.model]
-        specs += [self.preferences.judge or self.preferences.model]
-        specs += [*self.bench.models, self.bench.judge]
-        if self.agreement.loo is not None:
-            specs += [self.agreement.loo.model, *self.agreement.loo.annotator_specs]
-        if self.agreement.models is not None:
-            specs += self.agreement.models.annotators
+        """Every model spec the run's stages use, in first-use order."""
+        specs = [spec for stage, config in self.selected() for spec in stage.models(config)]
         return list(dict.fromkeys(specs))

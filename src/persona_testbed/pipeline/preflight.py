@@ -1,115 +1,59 @@
 """Check every input of every stage of a run config before any model call.
 
 A run that would fail in its third stage on a missing file must fail before its first stage has
-spent anything; a dry run must not say all is well when the real run cannot start. Each check
-reads or opens the input as its stage will (cheaply: a zip's listing, not its contents).
+spent anything; a dry run must not say all is well when the real run cannot start. Each stage
+object lists its checks (each reads or opens an input as the stage will, cheaply: a zip's
+listing, not its contents); every model spec the run uses is checked (a known scheme, a `gguf:`
+file that exists); and the chain of artifacts must hold (each file a stage reads is written by an
+earlier stage of the run, or is in the run directory already).
 """
 
 from __future__ import annotations
 
-import zipfile
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.pipeline.config import RunConfig
 
 
-def _file(path: Path, what: str) -> None:
-    if not path.is_file():
-        raise InputError(f"{path}: {what} not found")
+def chain_problems(config: RunConfig, run_path: Path) -> list[str]:
+    """One line per artifact a stage reads that neither an earlier stage writes nor exists."""
+    problems: list[str] = []
+    made: set[str] = set()
+    for stage, section in config.selected():
+        for name in stage.reads(section):
+            if name not in made and not (run_path / name).exists():
+                problems.append(
+                    f"[{stage.name}] {run_path / name}: not found, and no earlier stage of this "
+                    "run writes it (add that stage to `stages`, or run it first)"
+                )
+        made.update(stage.writes(section))
+    return problems
 
 
-def _zip_or_csv(path: Path) -> None:
-    _file(path, "PUMS file")
-    if zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
-        try:
-            with zipfile.ZipFile(path) as archive:
-                archive.namelist()
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise InputError(f"{path}: corrupt zip archive ({exc})") from None
-
-
-def _personas_checks(config: RunConfig) -> list[Callable[[], object]]:
-    from persona_testbed.census import NO_RAKE, load_dictionary, load_target
-
-    section = config.personas
-    checks: list[Callable[[], object]] = []
-    if section.rake != NO_RAKE:
-        checks.append(lambda: load_target(section.rake))
-    checks.append(lambda: load_dictionary(section.dictionary))
-    checks += [partial(_zip_or_csv, Path(path)) for path in (*section.pums, *section.households)]
-    return checks
-
-
-def _prompts_checks(config: RunConfig) -> list[Callable[[], object]]:
-    from persona_testbed.prompts import load_source
-
-    return [lambda: load_source(config.prompts)]
-
-
-def _preferences_checks(config: RunConfig) -> list[Callable[[], object]]:
-    from persona_testbed.preferences import load_templates
-
-    return [lambda: load_templates(config.preferences.templates)]
-
-
-def _bench_checks(config: RunConfig) -> list[Callable[[], object]]:
-    from persona_testbed.bench import TemplateSet
-
-    section = config.bench
-    checks: list[Callable[[], object]] = [lambda: TemplateSet.load(section.templates)]
-    for path, what in ((section.personas, "bench personas file"), (section.prompts, "prompts")):
-        if path is not None:
-            checks.append(partial(_file, Path(path), what))
-    return checks
-
-
-def _agreement_checks(config: RunConfig) -> list[Callable[[], object]]:
-    from persona_testbed.agreement import read_labels
-
-    checks: list[Callable[[], object]] = []
-    loo, models = config.agreement.loo, config.agreement.models
-    if loo is not None and loo.questions_file is not None:
-        path = loo.questions_file
-        checks.append(lambda: _file(Path(path), "questions file"))
-    if models is not None and models.humans is not None:
-        humans = models.humans
-        checks.append(lambda: read_labels(Path(humans)))
-    return checks
-
-
-CHECKS = {
-    "personas": _personas_checks,
-    "prompts": _prompts_checks,
-    "preferences": _preferences_checks,
-    "bench": _bench_checks,
-    "agreement": _agreement_checks,
-}
-
-
-def input_problems(config: RunConfig) -> list[str]:
+def input_problems(config: RunConfig, run_path: Path | None = None) -> list[str]:
     """One line per problem with the inputs of the stages `config` runs (empty: all good)."""
-    from persona_testbed.llm import parse_spec
+    from persona_testbed.llm import check_spec
 
     problems: list[str] = []
     for spec in config.models():
         try:
-            parse_spec(spec)
+            check_spec(spec)
         except PersonaError as exc:
             problems.append(str(exc))
-    for stage in config.stages:
-        for check in CHECKS[stage](config):
+    for stage, section in config.selected():
+        for check in stage.checks(section):
             try:
                 check()
             except PersonaError as exc:
-                problems.append(f"[{stage}] {exc}")
+                problems.append(f"[{stage.name}] {exc}")
+    if run_path is not None:
+        problems += chain_problems(config, Path(run_path))
     return list(dict.fromkeys(problems))
 
 
-def check_inputs(config: RunConfig) -> None:
+def check_inputs(config: RunConfig, run_path: Path | None = None) -> None:
     """Raise one InputError naming every problem (`; `-joined, one line)."""
-    problems = input_problems(config)
+    problems = input_problems(config, run_path)
     if problems:
         raise InputError("; ".join(problems) + " (no model was called)")

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from persona_testbed.config_errors import yaml_config_error
 from persona_testbed.errors import InputError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -114,16 +115,6 @@ def load_yaml_model(path: Path, model: type[ModelT]) -> ModelT:
     try:
         loaded = model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = tuple(error["loc"])
-        key = ".".join(str(part) for part in loc) or "(top level)"
-        line = _line_of(root, loc)
-        where = f":{line}" if line is not None else ""
-        if error["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling; no default is used for it)"
-        else:
-            message = error["msg"]
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise InputError(f"{path}{where}: {key}: {message}{more}") from None
+        raise yaml_config_error(exc, Path(path), lambda loc: _line_of(root, loc)) from None
     resolved: ModelT = _resolved(loaded, Path(path).resolve().parent)
     return resolved

@@ -68,7 +68,7 @@ VERIFICATION_MD = VERIFICATION_TABLE.path
 class PreferencesConfig(BaseModel):
     """Everything that decides the preference pairs (recorded in the manifest)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     per_persona_train: int = Field(100, ge=0)
     per_persona_test_seen: int = Field(50, ge=0)

@@ -48,7 +48,7 @@ SourceKind = Literal["prism", "questions", "demo"]
 class PromptsConfig(BaseModel):
     """Everything that decides `prompts.parquet` (recorded in the manifest)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: SourceKind = "demo"
     path: Path | None = None

@@ -24,14 +24,17 @@ from persona_testbed.run import RunDir, write_text_atomic
 
 REPORT_PATH = REPORT_HTML.path
 
-# (anchor, title, manifest stage-name prefixes), in pipeline order.
-SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("population", "Population: personas vs census", ("personas", "census-compare")),
-    ("prompts", "Prompts", ("prompts",)),
-    ("preferences", "Preferences", ("preferences",)),
-    ("bench", "PERSONA Bench", ("bench",)),
-    ("agreement", "Agreement", ("agreement",)),
-)
+
+def report_sections() -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """(anchor, title, manifest stage-name prefixes) of every registered stage, in run order."""
+    from persona_testbed.stages import stages
+
+    return tuple(s.report_section for s in stages() if s.report_section is not None)
+
+
+# The built-in stages' sections (a stage registered later gets its section too: build_sections
+# asks the registry each time).
+SECTIONS = report_sections()
 
 
 @dataclass
@@ -60,7 +63,9 @@ def run_facts(run: RunDir) -> RunFacts:
 
 
 def build_sections(run: RunDir) -> list[Section]:
-    sections = [build_section(run, key, title, prefixes) for key, title, prefixes in SECTIONS]
+    sections = [
+        build_section(run, key, title, prefixes) for key, title, prefixes in report_sections()
+    ]
     extras = {
         "population": population_facts,
         "prompts": prompts_facts,

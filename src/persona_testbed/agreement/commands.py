@@ -21,6 +21,7 @@ from persona_testbed.cli_options import (
     ModelOption,
     SeedOption,
     open_clients,
+    print_stage_outputs,
     with_client_options,
 )
 from persona_testbed.errors import PersonaError
@@ -127,12 +128,7 @@ def loo(
     force: ForceOption = False,
 ) -> None:
     """Leave-one-out attribute influence (paper §4.1, Fig. 5)."""
-    from persona_testbed.agreement.loo_stage import (
-        ATTRIBUTES_MD,
-        BOXPLOT_PNG,
-        LooConfig,
-        run_loo_stage,
-    )
+    from persona_testbed.agreement.loo_stage import LooConfig, run_loo_stage
     from persona_testbed.run import RunDir
 
     try:
@@ -176,8 +172,7 @@ def loo(
     )
     for annotator, ranking in stats["influence_ranking"].items():
         console.print(f"most influential first, by PABAK ({annotator}): {', '.join(ranking)}")
-    for name in (ATTRIBUTES_MD, BOXPLOT_PNG):
-        console.print(f"wrote {result.run.file(name)}")
+    print_stage_outputs(console, run, "agreement-loo")
 
 
 def models(
@@ -252,8 +247,7 @@ def models(
             f"Fleiss' kappa {_estimate(agreement.fleiss)}, "
             f"Krippendorff's alpha {_estimate(agreement.alpha)}"
         )
-    for name in result.figures:
-        console.print(f"wrote {result.run.file(name)}")
+    print_stage_outputs(console, run, "agreement-models")
 
 
 def _estimate(estimate: Estimate) -> str:

@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from persona_testbed.cli_options import print_written
 from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.run.atomic import prepare_output_file
 
@@ -148,8 +149,9 @@ def create_study_command(
     console.print(f"Prolific study URL: {created.prolific_url}")
     console.print(f"admin dashboard (keep secret): {created.admin_url}")
     console.print(f"completion code: {created.completion_code}")
+    console.print(f"wrote study {created.study_id} to {database.display}", markup=False)
     if links_out is not None:
-        console.print(f"links written to {links_out}")
+        print_written(console, [links_out])
 
 
 @annotate_app.command("serve")
@@ -237,16 +239,16 @@ def export_command(
     write_table(frame, out)
     console.print(
         f"study {chosen.study_id}: {frame.height} answers from "
-        f"{frame.get_column('annotator').n_unique()} participants -> {out}"
+        f"{frame.get_column('annotator').n_unique()} participants"
     )
+    written = [out]
     if majority_out is not None:
         threshold = chosen.majority if majority is None else majority
         majorities = majority_labels(frame, threshold)
         write_table(majorities, majority_out)
-        console.print(
-            f"{majorities.height} items with a majority ({threshold} or more agreeing) "
-            f"-> {majority_out}"
-        )
+        written.append(majority_out)
+        console.print(f"{majorities.height} items with a majority ({threshold} or more agreeing)")
+    print_written(console, written)
 
 
 def register(app: typer.Typer) -> None:

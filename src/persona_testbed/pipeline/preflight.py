@@ -40,8 +40,17 @@ def _personas_checks(config: RunConfig) -> list[Callable[[], object]]:
     if section.rake != NO_RAKE:
         checks.append(lambda: load_target(section.rake))
     checks.append(lambda: load_dictionary(section.dictionary))
-    checks += [partial(_zip_or_csv, Path(path)) for path in (*section.pums, *section.households)]
+    try:  # a folder or pattern that names no file is itself the problem
+        files = section.with_files_expanded()
+    except PersonaError as exc:
+        checks.append(partial(_raise, exc))
+    else:
+        checks += [partial(_zip_or_csv, Path(p)) for p in (*files.pums, *files.households)]
     return checks
+
+
+def _raise(error: PersonaError) -> None:
+    raise error
 
 
 def _prompts_checks(config: RunConfig) -> list[Callable[[], object]]:

@@ -15,16 +15,12 @@ from persona_testbed.cli_options import (
     ModelOption,
     SeedOption,
     open_clients,
+    print_stage_outputs,
     with_client_options,
 )
 from persona_testbed.errors import PersonaError
 from persona_testbed.preferences.plan import CallPlan
-from persona_testbed.preferences.stage import (
-    HF_DIR,
-    PREFERENCES_PARQUET,
-    VERIFICATION_MD,
-    PreferencesConfig,
-)
+from persona_testbed.preferences.stage import PreferencesConfig
 
 console = Console(soft_wrap=True)
 
@@ -179,10 +175,9 @@ def preferences(
             f"{overall['judged']} judged pairs ({100 * overall['share_prefer_chosen']:.1f}%, "
             f"95% CI {ci})"
         )
-    for name in (PREFERENCES_PARQUET, VERIFICATION_MD, HF_DIR):
-        console.print(f"wrote {result.run.file(name)}")
     if push_to_hub:
         console.print(f"pushed the DatasetDict to {push_to_hub}")
+    print_stage_outputs(console, run, "preferences")
 
 
 def register(app: typer.Typer) -> None:

@@ -59,7 +59,7 @@ def case_create_study(tmp: Path) -> tuple[list[str], list[Path]]:
     db, links = tmp / "study.sqlite", tmp / "links.csv"
     args = ["annotate", "create-study", "--items", str(items), "--db", str(db)]
     args += ["--personas", "2", "--questions", "2", "--per-persona", "1", "--majority", "1"]
-    return [*args, "--links-out", str(links)], [links]
+    return [*args, "--links-out", str(links)], [db, links]
 
 
 def case_export(tmp: Path) -> tuple[list[str], list[Path]]:
@@ -94,7 +94,9 @@ def test_command_output_ends_with_what_it_wrote(
     for line in reversed(lines):  # the closing block of `wrote PATH` lines
         if not line.startswith("wrote "):
             break
-        written.append(Path(line.removeprefix("wrote ")))
+        # `wrote PATH`, or `wrote study NAME to sqlite:PATH` for a study database
+        target = line.removeprefix("wrote ").rsplit(" to ", 1)[-1]
+        written.append(Path(target.removeprefix("sqlite:")))
     assert written, lines
     assert all(path.exists() for path in written), written
     assert set(expected) <= set(written), (expected, lines[-8:])

@@ -73,7 +73,10 @@ def test_the_model_loads_once_under_a_spinner_before_the_first_call(
     results = client.complete_batch(requests(client, 6))
     assert [r.text for r in results] == [f"echo: q{i}" for i in range(6)]
     assert backend.loads == 1
-    assert "loading model gguf:fake.gguf" in backend.spinner_seen[0]
+    # The spinner was on screen (its live display had started) while the model loaded ...
+    assert backend.spinner_seen[0] != ""
+    # ... and said what was loading.
+    assert "loading model gguf:fake.gguf" in on_a_terminal.getvalue()
     client.close()
 
 

@@ -97,6 +97,6 @@ def register(app: typer.Typer) -> None:
         written = len(stage_outputs(result.out, *records))
         console.print(
             f"wrote {written} files to {result.out.resolve()} ({len(ran)} stages run, "
-            f"{len(result.stages) - len(ran)} skipped; manifest.json lists them)",
+            f"{len(result.stages) - len(ran)} skipped); manifest.json lists them",
             markup=False,
         )

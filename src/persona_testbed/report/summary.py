@@ -234,7 +234,9 @@ def agreement_card(run: RunDir) -> Card:
                         row.get("kappa"), row.get("kappa_low"), row.get("kappa_high"), percent=False
                     ),
                     f"agreement.kappa.{row.get('annotator_1')}.{row.get('annotator_2')}",
-                    f"{pair}, {row.get('n_items')} items",
+                    f"{pair}, {row.get('n_items')} items, observed agreement "
+                    f"{_number(row.get('observed_agreement'))}"
+                    + ("; kappa undefined: one constant label" if row.get("degenerate") else ""),
                 )
             )
     return card

@@ -147,3 +147,121 @@ def test_embedded_model_sections_carry_the_tiny_model_note(tmp_path: Path) -> No
     assert "Tiny model" not in sections["preferences"]
     assert "No completed bench stage" in sections["bench"]
     assert "Tiny model" not in sections["bench"]
+
+
+def _json(path: Path) -> dict[str, Any]:
+    import json
+
+    loaded: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return loaded
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", text.replace(",", ""))]
+
+
+@needs_chromium
+def test_the_summary_screen_shows_the_numbers_of_the_stage_files(
+    full_run: tuple[Path, list[str]], browser: Browser
+) -> None:
+    """Issue 16: the report opens with its summary, each number as its stage file has it."""
+    report, _ = full_run
+    run = report.parent.parent
+    manifest = _json(run / "manifest.json")["stages"]
+    verification = _json(run / "preferences" / "verification.json")["overall"]
+    bench = _json(run / "bench" / "summary.json")
+    loo = _json(run / "agreement" / "loo" / "summary.json")
+    models = _json(run / "agreement" / "models" / "summary.json")
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(report.as_uri())
+
+    def shown(name: str) -> str:
+        return page.locator(f'[data-value="{name}"]').inner_text()
+
+    # On the first screen, above every section.
+    box = page.locator("#summary").bounding_box()
+    assert box is not None and box["y"] < 300 and box["y"] + box["height"] <= 900 * 1.25
+    first_section = page.locator("section[data-section]").first.bounding_box()
+    assert first_section is not None and first_section["y"] > box["y"]
+
+    personas = manifest["personas"]["stats"]
+    assert shown("population.personas") == str(personas["personas"])
+    fit = manifest["census-compare"]["stats"]
+    assert _numbers(shown("population.mean_tvd")) == [fit["raked_mean_tvd"]]
+    assert _numbers(shown("population.max_tvd")) == [fit["raked_max_tvd"]["tvd"]]
+
+    assert shown("preferences.pairs") == str(manifest["preferences"]["stats"]["pairs"])
+    share = _numbers(shown("preferences.share_prefer_chosen"))
+    expected = [verification[k] for k in ("share_prefer_chosen", "ci95_low", "ci95_high")]
+    assert share == [round(100 * value, 1) for value in expected]
+
+    def best_first(result: dict[str, Any]) -> tuple[bool, float]:
+        value = result["accuracy"]["value"]
+        return value is None, -(value or 0.0)
+
+    ranked = sorted(bench["results"], key=best_first)  # results without verdicts last
+    rows = page.locator('[data-card="bench"] tbody tr')
+    assert rows.count() == len(ranked) >= 4
+    for index, result in enumerate(ranked):
+        row = rows.nth(index)
+        assert row.get_attribute("data-row") == f"bench.{result['model']}.{result['method']}"
+        accuracy = result["accuracy"]
+        cells = row.locator("td").all_inner_texts()
+        bounds = [accuracy[k] for k in ("value", "low", "high") if accuracy[k] is not None]
+        assert _numbers(cells[3]) == [round(100 * value, 1) for value in bounds]
+
+    ranking = loo["stats"]["influence_ranking"]
+    for annotator, attributes in ranking.items():
+        assert shown(f"agreement.loo.{annotator}") == attributes[0]
+    for pair in models["agreement"]["pairwise"]:
+        name = f"agreement.kappa.{pair['annotator_1']}.{pair['annotator_2']}"
+        kappa = [pair["kappa"], pair["kappa_low"], pair["kappa_high"]]
+        assert _numbers(shown(name)) == [round(v, 3) for v in kappa if v is not None]
+
+    usage = [u for stage in manifest.values() for u in stage["usage"].values()]
+    assert _numbers(shown("cost.total")) == [round(sum(u["cost_usd"] for u in usage), 4)]
+    page.close()
+
+
+@needs_chromium
+def test_sections_collapse_and_figures_enlarge(
+    full_run: tuple[Path, list[str]], browser: Browser
+) -> None:
+    report, _ = full_run
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(report.as_uri())
+    for key in SECTIONS:
+        details = page.locator(f'section[data-section="{key}"] > details')
+        assert details.evaluate("d => d.open"), key
+    census = page.locator('img[alt="census compare"]')
+    width = census.evaluate("img => img.clientWidth")
+    natural = census.evaluate("img => img.naturalWidth")
+    # The grid is drawn big enough to read, and fitted to the page until clicked.
+    assert natural >= 1500 and width < natural
+    census.click()
+    assert census.evaluate("img => img.clientWidth") == natural
+    census.click()
+    assert census.evaluate("img => img.clientWidth") == width
+    page.locator('section[data-section="population"] > details > summary').click()
+    assert not page.locator('section[data-section="population"] > details').evaluate("d => d.open")
+    assert not census.is_visible()
+    page.close()
+
+
+def test_tables_put_what_matters_first(full_run: tuple[Path, list[str]]) -> None:
+    """The census comparison lists the worst-fitting attributes first (controlled rows last),
+    the leaderboard the best accuracy first."""
+    report, _ = full_run
+    html = report.read_text("utf-8")
+    population = sections_of(html)["population"]
+    title = "census compare (worst fit first; rows controlled by design last)"
+    table = population.split(f"<h3>{title}</h3>")[1].split("</table>")[0]
+    header = re.findall(r"<th>([^<]*)</th>", table)
+    rows = [re.findall(r"<td>([^<]*)</td>", row) for row in table.split("<tr>")[2:]]
+    tvd, controlled = header.index("tvd"), header.index("controlled")
+    evidence = [float(row[tvd]) for row in rows if row[controlled] == "False"]
+    assert evidence == sorted(evidence, reverse=True) and len(evidence) > 10
+    flags = [row[controlled] for row in rows]
+    assert flags == sorted(flags) and "True" in flags  # False before True
+    bench = sections_of(html)["bench"]
+    assert "leaderboard (best accuracy first)" in bench

@@ -30,6 +30,7 @@ from persona_testbed.contracts import (
     PERSONAS,
 )
 from persona_testbed.errors import InputError
+from persona_testbed.llm.progress import status
 from persona_testbed.run import RunDir
 from persona_testbed.seeding import child_rng
 
@@ -91,18 +92,20 @@ def run_census_compare(run_path: Path, *, force: bool = False) -> CompareResult:
     seed = record.seed or 0
     sampling, drawn_from = _design(record.stats)
     controlled = controlled_pairs(sampling, drawn_from)
-    table = compare(personas, reference, child_rng(seed, "census-compare noise"), controlled)
+    with status(f"comparing {personas.height:,} personas with the census"):
+        table = compare(personas, reference, child_rng(seed, "census-compare noise"), controlled)
     inputs = [personas_path, reference_path]
     joints = None
     joint_path, before_path = JOINT_REFERENCE.file(run), BEFORE_PRUNING.file(run)
     before = BEFORE_PRUNING.read(run) if before_path.is_file() else None
     if joint_path.is_file():  # runs made before joint checks existed have no joint reference
-        joints = compare_joints(
-            personas,
-            JOINT_REFERENCE.read(run),
-            child_rng(seed, "census-compare joint noise"),
-            before,
-        )
+        with status("comparing two-way tables with the census"):
+            joints = compare_joints(
+                personas,
+                JOINT_REFERENCE.read(run),
+                child_rng(seed, "census-compare joint noise"),
+                before,
+            )
         inputs += [joint_path, *([before_path] if before is not None else [])]
     target = _describe_target(record.stats)
     limits = _target_limits(record.stats)

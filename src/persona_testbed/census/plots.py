@@ -21,7 +21,11 @@ from persona_testbed.figures import FOOTER_SPACE, add_footer, save_figure
 
 MAX_BARS = 8
 LABEL_CHARS = 34
-COLUMNS = 4
+# Three panels a row at 100 dpi: about 1,600 px wide, so the labels stay readable at normal
+# zoom when the report fits the figure to a laptop screen (four at 72 dpi were not).
+COLUMNS = 3
+PANEL_INCHES = (5.4, 3.5)
+DPI = 100
 SERIES_STYLE: dict[str, tuple[str, str]] = {
     "personas": ("Personas", "#1f77b4"),
     "pums": ("Census (PUMS, PWGTP)", "#ff7f0e"),
@@ -47,7 +51,8 @@ def plot_comparison(
     """Write the grid to `path` (PNG). Each panel shows the attribute's largest categories (by
     census share) and pools the rest into "Other"."""
     rows = (len(CENSUS_ATTRIBUTES) + COLUMNS - 1) // COLUMNS
-    figure, axes = plt.subplots(rows, COLUMNS, figsize=(6.0 * COLUMNS, 3.6 * rows))
+    width, height = PANEL_INCHES
+    figure, axes = plt.subplots(rows, COLUMNS, figsize=(width * COLUMNS, height * rows))
     flat = np.asarray(axes).reshape(-1)
     census_refs = [r for r in ("raked", "pums") if r in set(reference.get_column("reference"))]
     for axis, attribute in zip(flat, CENSUS_ATTRIBUTES, strict=False):
@@ -62,19 +67,19 @@ def plot_comparison(
     labels = [
         name for key, (name, _) in SERIES_STYLE.items() if key == "personas" or key in census_refs
     ]
-    figure.suptitle(title, y=0.998, fontsize=13)
+    figure.suptitle(title, y=0.998, fontsize=15)
     figure.legend(
         handles,
         labels,
         loc="upper center",
-        bbox_to_anchor=(0.5, 0.982),
+        bbox_to_anchor=(0.5, 0.985),
         ncol=len(labels),
-        fontsize=11,
+        fontsize=12,
         frameon=False,
     )
-    figure.tight_layout(rect=(0, 0.015, 1, 0.965))
+    figure.tight_layout(rect=(0, 0.015, 1, 0.972))
     add_footer(figure, models=models, seed=seed)
-    save_figure(figure, path, title=title, models=models, dpi=72)
+    save_figure(figure, path, title=title, models=models, dpi=DPI)
 
 
 def _panel(
@@ -104,11 +109,11 @@ def _panel(
         name, color = SERIES_STYLE[key]
         axis.barh(positions + offset * height, values, height=height, color=color, label=name)
     axis.set_yticks(positions + height * (len(series) - 1) / 2)
-    axis.set_yticklabels([_short(c) for c in categories], fontsize=8)
+    axis.set_yticklabels([_short(c) for c in categories], fontsize=9)
     axis.invert_yaxis()
-    axis.set_title(attribute, fontsize=11)
-    axis.tick_params(axis="x", labelsize=8)
-    axis.set_xlabel("share", fontsize=8)
+    axis.set_title(attribute, fontsize=12)
+    axis.tick_params(axis="x", labelsize=9)
+    axis.set_xlabel("share", fontsize=9)
 
 
 def plot_joints(
@@ -157,4 +162,4 @@ def plot_joints(
     axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, frameon=False)
     figure.tight_layout(rect=(0, FOOTER_SPACE, 1, 1))
     add_footer(figure, models=models, seed=seed)
-    save_figure(figure, path, title=title, models=models, dpi=72)
+    save_figure(figure, path, title=title, models=models, dpi=DPI)

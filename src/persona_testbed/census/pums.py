@@ -246,6 +246,7 @@ def read_persons(paths: Sequence[Path], dictionary: DataDictionary) -> pl.DataFr
                 ).rename({RELSHIPP: "RELP"})
             frames.append(frame.select(*PERSON_COLUMNS, SOURCE_INDEX, LINE))
     persons = pl.concat(frames, how="vertical")
+    _check_one_survey(persons, labels)
     persons = _check_year(persons, dictionary, labels)
     # Translated RELSHIPP codes were checked above; a 2019+ dictionary has no RELP to check.
     checked = [c for c in PERSON_COLUMNS if c != "RELP" or dictionary.has("RELP")]
@@ -271,6 +272,32 @@ def read_households(paths: Sequence[Path], dictionary: DataDictionary) -> pl.Dat
             frame = frame.rename({kind: "HHT_CODE"}).with_columns(pl.lit(kind).alias("HHT_VAR"))
             frames.append(frame.drop(SOURCE_INDEX, LINE))
     return pl.concat(frames, how="vertical").unique("SERIALNO", keep="first", maintain_order=True)
+
+
+def _survey_years(frame: pl.DataFrame) -> list[tuple[int, str]]:
+    """Per source file: its index and its survey years as text ("2018", "2014-2018")."""
+    bounds = frame.group_by(SOURCE_INDEX, maintain_order=True).agg(
+        pl.col("SERIALNO").min().alias("first"), pl.col("SERIALNO").max().alias("last")
+    )
+    years = []
+    for source, first, last in bounds.iter_rows():
+        low, high = serial_year(first or ""), serial_year(last or "")
+        if low is not None and high is not None:
+            years.append((source, str(low) if low == high else f"{low}-{high}"))
+    return years
+
+
+def _check_one_survey(frame: pl.DataFrame, labels: list[str]) -> None:
+    """Every file must come from the same survey (one year, or one 5-year span): files of
+    different years (often one folder or glob too many) would mix populations and weights."""
+    years = _survey_years(frame)
+    other = next(((s, y) for s, y in years if y != years[0][1]), None)
+    if other is not None:
+        (first, first_years), (second, second_years) = years[0], other
+        raise InputError(
+            f"{labels[second]} holds {second_years} records but {labels[first]} holds "
+            f"{first_years} records (column SERIALNO): give the PUMS files of one survey year"
+        )
 
 
 def _check_year(frame: pl.DataFrame, dictionary: DataDictionary, labels: list[str]) -> pl.DataFrame:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from persona_testbed.census.compare import reference_shares
 from persona_testbed.census.decode import AGE_BRACKET, PWGTP, RACE_GROUP, decode_persons
@@ -32,6 +32,7 @@ from persona_testbed.census.llm_steps import (
     open_ended_fill,
 )
 from persona_testbed.census.pums import read_households, read_persons
+from persona_testbed.census.pums_files import HOUSEHOLD_FILES, PERSON_FILES, expand_files
 from persona_testbed.census.raking import RakeResult, effective_sample_size, load_target, rake
 from persona_testbed.census.resources import (
     BUNDLED_DICTIONARY,
@@ -52,6 +53,7 @@ from persona_testbed.contracts import (
     Persona,
 )
 from persona_testbed.errors import InputError, PersonaError
+from persona_testbed.llm.progress import status
 from persona_testbed.llm.specs import DEFAULT_MODEL
 from persona_testbed.run import RunDir
 from persona_testbed.run.read import unreadable
@@ -97,11 +99,27 @@ class PersonaConfig(BaseModel):
     fill_categories: int = Field(2, ge=0, le=4, description="LLM-written categories per persona")
     max_rounds: int = Field(20, ge=1, description="judge-and-resample rounds before giving up")
 
+    @field_validator("pums", "households", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        """A config may name one file, folder or pattern as a plain string (`pums: data/`)."""
+        return (value,) if isinstance(value, str | Path) else value
+
     @model_validator(mode="after")
     def _ages(self) -> PersonaConfig:
         if self.min_age > self.max_age:
             raise ValueError(f"--min-age {self.min_age} is above --max-age {self.max_age}")
         return self
+
+    def with_files_expanded(self) -> PersonaConfig:
+        """This config with each folder and pattern in `pums`/`households` replaced by the
+        files it names (the manifest then records the files actually read)."""
+        return self.model_copy(
+            update={
+                "pums": expand_files(self.pums, PERSON_FILES),
+                "households": expand_files(self.households, HOUSEHOLD_FILES),
+            }
+        )
 
     def manifest_config(self) -> dict[str, Any]:
         return {
@@ -154,14 +172,17 @@ def load_population(config: PersonaConfig) -> Population:
 
     Every input error is raised here, before anything is written."""
     target = load_target(config.rake) if config.rake != NO_RAKE else None  # cheap: check first
+    config = config.with_files_expanded()
     dictionary = load_dictionary(config.dictionary)
     pums = list(config.pums) or [BUNDLED_SAMPLE]
-    persons = read_persons(pums, dictionary)
-    households = read_households(config.households, dictionary) if config.households else None
-    # A fixed record order makes the draw independent of the order the files were given in.
-    persons = persons.sort("ST", "SERIALNO", "SPORDER")
-    persons, household_stats = attach_household_codes(persons, households)
-    frame = decode_persons(persons, dictionary)
+    files = len(pums) + len(config.households)
+    with status(f"reading and checking {files} PUMS file{'s' if files > 1 else ''}"):
+        persons = read_persons(pums, dictionary)
+        households = read_households(config.households, dictionary) if config.households else None
+        # A fixed record order makes the draw independent of the order the files were given in.
+        persons = persons.sort("ST", "SERIALNO", "SPORDER")
+        persons, household_stats = attach_household_codes(persons, households)
+        frame = decode_persons(persons, dictionary)
     frame = frame.filter(pl.col("age").is_between(config.min_age, config.max_age))
     if frame.is_empty():
         raise PersonaError(
@@ -172,7 +193,8 @@ def load_population(config: PersonaConfig) -> Population:
     result = None
     weights = base
     if target is not None:
-        result = rake(frame, base, target)
+        with status(f"raking {frame.height:,} person records to {config.rake}"):
+            result = rake(frame, base, target)
         weights = result.weights
     inputs = [*pums, *config.households, config.dictionary or BUNDLED_DICTIONARY]
     if target is not None and target.path is not None:
@@ -458,6 +480,7 @@ def run_personas(
 
     Bad inputs raise before the run directory is touched; outputs are written atomically and
     the manifest records the stage only once everything is written."""
+    config = config.with_files_expanded()
     population = load_population(config)
     run = RunDir.create(out)
     with run.stage(

@@ -12,8 +12,6 @@ from rich.console import Console
 
 from persona_testbed.agreement.dpf import DEFAULT_TEMPLATES
 from persona_testbed.agreement.loo_stage import (
-    ATTRIBUTES_MD,
-    BOXPLOT_PNG,
     LooConfig,
     RefineFor,
     run_loo_stage,
@@ -27,6 +25,7 @@ from persona_testbed.cli.options import (
     ModelOption,
     SeedOption,
     open_clients,
+    print_stage_outputs,
     with_client_options,
 )
 from persona_testbed.config_errors import option_config_error
@@ -171,8 +170,7 @@ def loo(
     )
     for annotator, ranking in stats["influence_ranking"].items():
         console.print(f"most influential first, by PABAK ({annotator}): {', '.join(ranking)}")
-    for name in (ATTRIBUTES_MD, BOXPLOT_PNG):
-        console.print(f"wrote {result.run.file(name)}")
+    print_stage_outputs(console, run, "agreement-loo")
 
 
 def models(
@@ -244,8 +242,7 @@ def models(
             f"Fleiss' kappa {_estimate(agreement.fleiss)}, "
             f"Krippendorff's alpha {_estimate(agreement.alpha)}"
         )
-    for name in result.figures:
-        console.print(f"wrote {result.run.file(name)}")
+    print_stage_outputs(console, run, "agreement-models")
 
 
 def _estimate(estimate: Estimate) -> str:

@@ -16,6 +16,7 @@ from persona_testbed.annotate.db import Database
 from persona_testbed.annotate.results import labels, majority_labels, resolve_study, write_table
 from persona_testbed.annotate.study import StudyConfig, create_study, write_invitations
 from persona_testbed.annotate.web import create_app
+from persona_testbed.cli.options import print_written
 from persona_testbed.errors import InputError, PersonaError
 from persona_testbed.run.atomic import prepare_output_file
 
@@ -149,8 +150,9 @@ def create_study_command(
     console.print(f"Prolific study URL: {created.prolific_url}")
     console.print(f"admin dashboard (keep secret): {created.admin_url}")
     console.print(f"completion code: {created.completion_code}")
+    console.print(f"wrote study {created.study_id} to {database.display}", markup=False)
     if links_out is not None:
-        console.print(f"links written to {links_out}")
+        print_written(console, [links_out])
 
 
 @annotate_app.command("serve")
@@ -225,16 +227,16 @@ def export_command(
     write_table(frame, out)
     console.print(
         f"study {chosen.study_id}: {frame.height} answers from "
-        f"{frame.get_column('annotator').n_unique()} participants -> {out}"
+        f"{frame.get_column('annotator').n_unique()} participants"
     )
+    written = [out]
     if majority_out is not None:
         threshold = chosen.majority if majority is None else majority
         majorities = majority_labels(frame, threshold)
         write_table(majorities, majority_out)
-        console.print(
-            f"{majorities.height} items with a majority ({threshold} or more agreeing) "
-            f"-> {majority_out}"
-        )
+        written.append(majority_out)
+        console.print(f"{majorities.height} items with a majority ({threshold} or more agreeing)")
+    print_written(console, written)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,7 @@ from persona_testbed.cli import pipeline as pipeline_commands
 from persona_testbed.cli import preferences as preferences_commands
 from persona_testbed.cli import prompts as prompts_commands
 from persona_testbed.cli import report as report_commands
+from persona_testbed.cli.argv import spread_file_lists
 from persona_testbed.cli.options import (
     DEFAULT_MODEL_SPEC,
     BaseUrlOption,
@@ -26,11 +27,13 @@ from persona_testbed.cli.options import (
     ClientOptions,
     ModelOption,
     make_settings,
+    print_written,
     with_client_options,
 )
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, ResponseCache, list_models
 from persona_testbed.llm.batch import run_batch
+from persona_testbed.llm.progress import set_progress
 
 app = typer.Typer(
     name="persona",
@@ -90,7 +93,8 @@ def complete(
     finally:
         print_usage(client.usage)
         client.close()
-    out.print(f"wrote {count} results to {output}")
+    out.print(f"{count} results, in input order")
+    print_written(out, [output])
 
 
 @cache_app.command("stats")
@@ -121,9 +125,14 @@ def cache_clear(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user errors print as one line (exit 2), never as a traceback."""
+    """Entry point: user errors print as one line (exit 2), never as a traceback.
+
+    Several files may follow one file-list option (`--pums a.zip b.zip`, a shell glob):
+    cli.argv spreads them before Typer parses the line."""
+    words = sys.argv[1:] if argv is None else argv
+    set_progress(True)  # until a command's --no-progress says otherwise
     try:
-        app(args=argv, prog_name="persona")
+        app(args=spread_file_lists(typer.main.get_command(app), words), prog_name="persona")
     except SystemExit as exc:  # Typer's standalone mode ends every run with SystemExit
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except PersonaError as exc:

@@ -19,6 +19,7 @@ from persona_testbed.cli.options import (
     ClientOptions,
     ForceOption,
     SeedOption,
+    print_stage_outputs,
     with_client_options,
 )
 from persona_testbed.config_errors import option_config_error
@@ -160,7 +161,7 @@ def bench(
             f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens, "
             f"${usage.cost_usd:.4f}"
         )
-    console.print(f"bench outputs: {result.run.resolve()}/bench/ ({len(result.outputs)} files)")
+    print_stage_outputs(console, run, "bench")
 
 
 def print_plan(steps: list[PlanStep], pairs: int, config: BenchConfig) -> None:

@@ -10,14 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from persona_testbed.census.census_compare import (
-    FIGURE_PNG,
-    JOINT_CSV,
-    JOINT_PNG,
-    TABLE_CSV,
-    TABLE_MD,
-    run_census_compare,
-)
+from persona_testbed.census.census_compare import run_census_compare
 from persona_testbed.census.joints import joint_summary
 from persona_testbed.census.sampling import Sampling
 from persona_testbed.census.stage import (
@@ -33,6 +26,7 @@ from persona_testbed.cli.options import (
     ForceOption,
     ModelOption,
     SeedOption,
+    print_stage_outputs,
     with_client_options,
 )
 from persona_testbed.config_errors import option_config_error
@@ -48,13 +42,17 @@ def personas(
         list[Path] | None,
         typer.Option(
             "--pums",
-            help="PUMS person file(s): csv_pXX.zip, psam_pXX.csv, psam_pusa/pusb.csv "
+            help="PUMS person files: csv_pXX.zip, psam_pXX.csv, psam_pusa/pusb.csv; several "
+            "after one --pums, a folder, or a quoted glob 'DIR/csv_p*.zip' "
             "(default: the bundled 14-state 2018 sample)",
         ),
     ] = None,
     households: Annotated[
         list[Path] | None,
-        typer.Option("--households", help="PUMS household file(s) (psam_h*.csv or zip)"),
+        typer.Option(
+            "--households",
+            help="PUMS household files (csv_hXX.zip, psam_hXX.csv): several, a folder or a glob",
+        ),
     ] = None,
     dictionary: Annotated[
         Path | None,
@@ -123,6 +121,7 @@ def personas(
             f"({llm['prune_rate']:.1%}), {llm['judge_failures']} unparsed replies kept; "
             f"fill failures: {llm['fill_failures']}"
         )
+    print_stage_outputs(console, out, "personas")
 
 
 def census_compare(
@@ -131,10 +130,6 @@ def census_compare(
 ) -> None:
     """Compare persona shares with the weighted census (TVD, chi-square, PNG grid)."""
     result = run_census_compare(run, force=force)
-    joints = (JOINT_CSV, JOINT_PNG) if result.joints is not None else ()
-    names = (TABLE_CSV, TABLE_MD, FIGURE_PNG, *joints)
-    for name in names:
-        console.print(f"wrote {result.run.file(name)}")
     stats = result.stats
     console.print(f"rake target: {stats['rake_target']}")
     if "target_limits" in stats:
@@ -152,6 +147,7 @@ def census_compare(
             )
     if result.joints is not None:
         console.print(joint_summary(result.joints), markup=False)
+    print_stage_outputs(console, run, "census-compare")
 
 
 def show(

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from persona_testbed.llm import DEFAULT_MODEL, ClientSettings, LLMClient
+from persona_testbed.llm.progress import set_progress
 from persona_testbed.llm.settings import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, user_settings
 from persona_testbed.stages.pool import ModelPool
 
@@ -138,7 +140,9 @@ def with_client_options(
     @functools.wraps(command)
     def typer_command(**values: Any) -> None:
         chosen = {name: values.pop(name) for name in names}
-        command(**values, client_options=ClientOptions(**chosen))
+        options = ClientOptions(**chosen)
+        set_progress(options.progress)  # --no-progress silences the spinners too
+        command(**values, client_options=options)
 
     typer_command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     typer_command.__annotations__ = {p.name: p.annotation for p in parameters}
@@ -152,3 +156,31 @@ def open_clients(specs: Iterable[str], settings: ClientSettings) -> Iterator[dic
     pool = ModelPool(settings)
     with pool.stage():
         yield pool.clients(specs)
+
+
+def print_written(console: Console, paths: Iterable[Path]) -> None:
+    """End a command with what it wrote: one `wrote PATH` line per file or folder."""
+    for path in paths:
+        console.print(f"wrote {path}", markup=False, highlight=False)
+
+
+def stage_outputs(run_path: Path, *stages: str) -> list[Path]:
+    """The files the manifest records for `stages`, in the order they were written."""
+    from persona_testbed.run import RunDir
+
+    run = RunDir.open(run_path)
+    paths: list[Path] = []
+    for name in stages:
+        record = run.stage_record(name)
+        if record is not None:
+            paths += [run.file(output) for output in record.outputs]
+    return list(dict.fromkeys(paths))
+
+
+def print_stage_outputs(console: Console, run_path: Path, *stages: str) -> None:
+    """`print_written` for the outputs of `stages` in the run directory `run_path`, then its
+    manifest (which records them)."""
+    from persona_testbed.run import RunDir
+
+    manifest = RunDir.open(run_path).manifest_path
+    print_written(console, [*stage_outputs(run_path, *stages), manifest])

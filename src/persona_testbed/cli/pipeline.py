@@ -9,11 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from persona_testbed.cli.options import stage_outputs
 from persona_testbed.errors import InputError
+from persona_testbed.llm.progress import set_progress
 from persona_testbed.pipeline.config import RunConfig
 from persona_testbed.pipeline.plan import plan_run
 from persona_testbed.pipeline.preflight import check_inputs
-from persona_testbed.pipeline.runner import run_pipeline
+from persona_testbed.pipeline.runner import record_names, run_pipeline
 from persona_testbed.pipeline.yaml_source import load_yaml_model
 
 console = Console(soft_wrap=True)
@@ -72,6 +74,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run every stage of CONFIG.yaml in order (personas → prompts → preferences → bench →
         agreement), skipping stages already done for the same config."""
+        set_progress(progress)
         if not config_path.is_file():
             raise InputError(f"{config_path}: config file not found")
         config = load_yaml_model(config_path, RunConfig)
@@ -90,7 +93,10 @@ def register(app: typer.Typer) -> None:
             announce=lambda message: console.print(message, markup=False),
         )
         ran = [s for s in result.stages if not s.skipped]
+        records = [record for stage in ran for record in record_names(config, stage.name)]
+        written = len(stage_outputs(result.out, *records))
         console.print(
-            f"run directory: {result.out.resolve()} ({len(ran)} stages run, "
-            f"{len(result.stages) - len(ran)} skipped)"
+            f"wrote {written} files to {result.out.resolve()} ({len(ran)} stages run, "
+            f"{len(result.stages) - len(ran)} skipped); manifest.json lists them",
+            markup=False,
         )

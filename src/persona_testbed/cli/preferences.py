@@ -16,14 +16,12 @@ from persona_testbed.cli.options import (
     ModelOption,
     SeedOption,
     open_clients,
+    print_stage_outputs,
     with_client_options,
 )
 from persona_testbed.config_errors import option_config_error
 from persona_testbed.preferences.plan import CallPlan
 from persona_testbed.preferences.stage import (
-    HF_DIR,
-    PREFERENCES_PARQUET,
-    VERIFICATION_MD,
     PreferencesConfig,
     plan_for_run,
     run_preferences_stage,
@@ -180,10 +178,9 @@ def preferences(
             f"{overall['judged']} judged pairs ({100 * overall['share_prefer_chosen']:.1f}%, "
             f"95% CI {ci})"
         )
-    for name in (PREFERENCES_PARQUET, VERIFICATION_MD, HF_DIR):
-        console.print(f"wrote {result.run.file(name)}")
     if push_to_hub:
         console.print(f"pushed the DatasetDict to {push_to_hub}")
+    print_stage_outputs(console, run, "preferences")
 
 
 def register(app: typer.Typer) -> None:

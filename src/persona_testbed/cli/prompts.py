@@ -15,6 +15,7 @@ from persona_testbed.cli.options import (
     ForceOption,
     ModelOption,
     SeedOption,
+    print_stage_outputs,
     with_client_options,
 )
 from persona_testbed.config_errors import option_config_error
@@ -22,9 +23,6 @@ from persona_testbed.errors import PersonaError
 from persona_testbed.llm import LLMClient
 from persona_testbed.prompts.stage import (
     DEFAULT_CONTROVERSY_THRESHOLD,
-    PROMPTS_PARQUET,
-    TOPICS_JSON,
-    TOPICS_PNG,
     PromptsConfig,
     SourceKind,
     run_prompts_stage,
@@ -133,9 +131,7 @@ def prompts(
             f"clusters vs hand-written tags: ARI {stats['cluster_tag_ari']:.3f}, "
             f"NMI {stats['cluster_tag_nmi']:.3f}"
         )
-    for name in (PROMPTS_PARQUET, TOPICS_JSON, TOPICS_PNG):
-        if result.run.file(name).exists():
-            console.print(f"wrote {result.run.file(name)}")
+    print_stage_outputs(console, out, "prompts")
 
 
 def register(app: typer.Typer) -> None:

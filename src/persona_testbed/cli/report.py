@@ -17,4 +17,4 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a self-contained HTML report (images inline) of a run directory."""
         path = write_report(run)
-        typer.echo(f"report: {path.resolve()}")
+        typer.echo(f"wrote {path}")

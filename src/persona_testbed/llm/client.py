@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
 from persona_testbed.errors import PersonaError
-from persona_testbed.llm.backends.base import Backend
+from persona_testbed.llm.backends.base import Backend, LoadsModel
 from persona_testbed.llm.cache import ResponseCache
 from persona_testbed.llm.choice import (
     CHOICE_TOP_LOGPROBS,
@@ -19,7 +19,7 @@ from persona_testbed.llm.choice import (
     combine_orders,
     label_probabilities,
 )
-from persona_testbed.llm.progress import BatchProgress
+from persona_testbed.llm.progress import BatchProgress, status
 from persona_testbed.llm.settings import ClientSettings
 from persona_testbed.llm.structured import json_schema_format, parse_reply, reask_message
 from persona_testbed.llm.types import (
@@ -64,6 +64,7 @@ class _LoopState:
         self.loop = asyncio.get_running_loop()
         self.semaphore = asyncio.Semaphore(concurrency)
         self.inflight: dict[str, asyncio.Future[ChatResult]] = {}
+        self.loading = asyncio.Lock()
 
 
 class LLMClient:
@@ -197,7 +198,18 @@ class LLMClient:
         except ValueError as exc:  # a reply that would not load back: use it, never cache it
             print(f"warning: {self.model_id}: {exc}", file=sys.stderr)
 
+    async def _load_model(self, state: _LoopState) -> None:
+        """Load a lazily loaded local model once, before its first call, showing that it is."""
+        backend = self.backend
+        if not isinstance(backend, LoadsModel) or backend.is_loaded():
+            return
+        async with state.loading:  # concurrent first calls wait for the one load
+            if not backend.is_loaded():
+                with status(f"loading model {self.model_id}", enabled=self.settings.show_progress):
+                    await asyncio.to_thread(backend.load)
+
     async def _call(self, request: ChatRequest, state: _LoopState) -> ChatResult:
+        await self._load_model(state)
         async with state.semaphore:
             estimate = self._reserve(request)
             try:

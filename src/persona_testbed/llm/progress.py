@@ -1,7 +1,15 @@
-"""A rich progress bar for batches of model calls: done/total, rate, ETA and cache hits."""
+"""Progress on stderr: a rich bar for batches of model calls (done/total, rate, ETA, cache
+hits), and a spinner line for the other long steps (loading a model, embedding, reading PUMS).
+
+The spinner shows only on a terminal, and never when `--no-progress` turned progress off
+(`set_progress`); while a bar is up it borrows the bar's description instead of opening a
+second live display.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 from rich.console import Console
@@ -14,6 +22,38 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+
+class _State:
+    enabled = True  # --no-progress turns this off for the whole command
+    bar: BatchProgress | None = None  # the bar on screen, if any
+
+
+def set_progress(enabled: bool) -> None:
+    """Turn every spinner of this process on or off (the `--progress/--no-progress` option)."""
+    _State.enabled = enabled
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True)
+
+
+@contextmanager
+def status(text: str, *, enabled: bool = True) -> Iterator[None]:
+    """Show `text` with a spinner while the block runs (see the module docstring)."""
+    bar = _State.bar
+    if not (enabled and _State.enabled):
+        yield
+    elif bar is not None:
+        with bar.describing(text):
+            yield
+    else:
+        console = stderr_console()
+        if not console.is_terminal:
+            yield
+            return
+        with console.status(text):
+            yield
 
 
 class BatchProgress:
@@ -33,9 +73,13 @@ class BatchProgress:
         )
         self._task: TaskID = self._progress.add_task(description, total=total, hits=0, rate="")
         self._done = 0
+        self._description = description
+        self._shown = not self._progress.disable
 
     def __enter__(self) -> BatchProgress:
         self._progress.start()
+        if self._shown:
+            _State.bar = self
         return self
 
     def __exit__(
@@ -45,6 +89,17 @@ class BatchProgress:
         tb: TracebackType | None,
     ) -> None:
         self._progress.stop()
+        if _State.bar is self:
+            _State.bar = None
+
+    @contextmanager
+    def describing(self, text: str) -> Iterator[None]:
+        """The bar says `text` (e.g. "loading model ...") while the block runs."""
+        self._progress.update(self._task, description=text)
+        try:
+            yield
+        finally:
+            self._progress.update(self._task, description=self._description)
 
     def advance(self, cache_hits: int) -> None:
         self._done += 1

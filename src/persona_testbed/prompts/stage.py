@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from persona_testbed import contracts
 from persona_testbed.contracts import PROMPTS
 from persona_testbed.errors import InputError
+from persona_testbed.llm.progress import status
 from persona_testbed.llm.specs import DEFAULT_MODEL
 from persona_testbed.prompts.controversy import score_controversy
 from persona_testbed.prompts.filters import DropReason, rule_drop_reasons, word_count
@@ -149,9 +150,10 @@ def _topics(
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     texts = kept["text"].to_list()
     embeddings = embedder.embed(texts)
-    clustering = cluster_embeddings(
-        embeddings, k=config.clusters, random_state=child_seed(config.seed, "kmeans")
-    )
+    with status(f"clustering {len(texts):,} prompts into topics"):
+        clustering = cluster_embeddings(
+            embeddings, k=config.clusters, random_state=child_seed(config.seed, "kmeans")
+        )
     words = top_words(texts, clustering.assignments, clustering.k)
     labels = cluster_labels(words)
     cluster_label = [labels[int(a)] for a in clustering.assignments]

@@ -57,7 +57,11 @@ def failures_frame(run: RunDir, stages: list[str]) -> pl.DataFrame:
         "failures by reason": pl.String,
         "retries by reason": pl.String,
     }
-    return pl.DataFrame(rows, schema=schema)
+    # The steps that lost the most rows first.
+    frame = pl.DataFrame(rows, schema=schema)
+    return frame.sort(
+        ["failed after retry", "retried (any reason)"], descending=True, maintain_order=True
+    )
 
 
 def failures_table(run: RunDir, stages: list[str]) -> TableView | None:

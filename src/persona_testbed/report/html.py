@@ -20,6 +20,7 @@ from persona_testbed.report.sections import (
     preferences_facts,
     prompts_facts,
 )
+from persona_testbed.report.summary import summary_cards
 from persona_testbed.run import RunDir, write_text_atomic
 
 REPORT_PATH = REPORT_HTML.path
@@ -92,6 +93,7 @@ def write_report(run_path: Path) -> Path:
         run_path=str(run.path.resolve()),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         version=__version__,
+        summary=summary_cards(run),
         sections=build_sections(run),
         facts=run_facts(run),
     )

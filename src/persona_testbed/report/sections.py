@@ -28,6 +28,19 @@ from persona_testbed.run import RunDir, StageRecord
 MAX_TABLE_ROWS = 40
 
 
+# How a table is ordered in the report, by its file: what matters first (the worst-fitting
+# attribute, the best score). (columns, descending per column, what the order is, for its title)
+TABLE_ORDER: dict[str, tuple[tuple[str, ...], tuple[bool, ...], str]] = {
+    "census_compare.csv": (
+        ("controlled", "tvd"),
+        (False, True),
+        "worst fit first; rows controlled by design last",
+    ),
+    "census_joint.csv": (("tvd",), (True,), "worst fit first"),
+    "bench/leaderboard.csv": (("accuracy",), (True,), "best accuracy first"),
+}
+
+
 @dataclass
 class Figure:
     title: str
@@ -75,6 +88,16 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def ordered(output: str, frame: pl.DataFrame, title: str) -> tuple[pl.DataFrame, str]:
+    """`frame` in the order TABLE_ORDER gives its file, and the title saying so."""
+    order = TABLE_ORDER.get(output)
+    if order is None or not set(order[0]) <= set(frame.columns):
+        return frame, title
+    columns, descending, what = order
+    sorted_frame = frame.sort(list(columns), descending=list(descending), nulls_last=True)
+    return sorted_frame, f"{title} ({what})"
+
+
 def table_view(title: str, frame: pl.DataFrame) -> TableView:
     return TableView(
         title=title,
@@ -107,7 +130,8 @@ def build_section(run: RunDir, key: str, title: str, prefixes: tuple[str, ...]) 
             if output.endswith(".png"):
                 section.figures.append(Figure(_title(output), image_uri(path)))
             elif output.endswith(".csv"):
-                section.tables.append(table_view(_title(output), pl.read_csv(path)))
+                frame, title = ordered(output, pl.read_csv(path), _title(output))
+                section.tables.append(table_view(title, frame))
     return section
 
 

@@ -71,8 +71,17 @@ def _personas_checks(config: PersonaConfig) -> list[Check]:
     if config.rake != NO_RAKE:
         checks.append(lambda: load_target(config.rake))
     checks.append(lambda: load_dictionary(config.dictionary))
-    checks += [partial(_zip_or_csv, Path(path)) for path in (*config.pums, *config.households)]
+    try:  # a folder or pattern that names no file is itself the problem
+        files = config.with_files_expanded()
+    except PersonaError as exc:
+        checks.append(partial(_raise, exc))
+    else:
+        checks += [partial(_zip_or_csv, Path(p)) for p in (*files.pums, *files.households)]
     return checks
+
+
+def _raise(error: PersonaError) -> None:
+    raise error
 
 
 def _personas_plan(config: PersonaConfig, context: PlanContext) -> list[PlanRow]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm.types import ChatRequest, ChatResult
@@ -25,3 +25,16 @@ class Backend(Protocol):
     async def complete(self, request: ChatRequest) -> ChatResult: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class LoadsModel(Protocol):
+    """A backend whose model loads on first use (a local GGUF file): the client loads it
+    before the first call it sends, once, under a "loading model" spinner, and never when every
+    call is answered from the cache."""
+
+    def is_loaded(self) -> bool: ...
+
+    def load(self) -> None:
+        """Load the model now (blocking; the client runs it in a worker thread)."""
+        ...

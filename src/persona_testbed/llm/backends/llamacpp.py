@@ -58,6 +58,13 @@ class LlamaCppBackend:
         self._llama: Any = None
         self._formatter: Any = None
 
+    def is_loaded(self) -> bool:
+        return self._llama is not None
+
+    def load(self) -> None:
+        with _COMPUTE_LOCK:
+            self._load()
+
     def _load(self) -> Any:
         if self._llama is not None:
             return self._llama

@@ -1,8 +1,10 @@
-"""Model backends: embedded/GGUF (llama.cpp), OpenAI-compatible HTTP, and a scripted fake."""
+"""Model backends: embedded/GGUF (llama.cpp through xllamacpp or llama-cpp-python),
+OpenAI-compatible HTTP, and a scripted fake."""
 
 from persona_testbed.llm.backends.base import Backend, LLMCallError
 from persona_testbed.llm.backends.llamacpp import LlamaCppBackend
 from persona_testbed.llm.backends.openai_http import OpenAIBackend
 from persona_testbed.llm.backends.scripted import ScriptedBackend
+from persona_testbed.llm.backends.xllamacpp import XLlamaCppBackend
 
-__all__ = ["Backend", "LLMCallError", "LlamaCppBackend", "OpenAIBackend", "ScriptedBackend"]
+__all__ = ["Backend", "LLMCallError", "LlamaCppBackend", "OpenAIBackend", "ScriptedBackend", "XLlamaCppBackend"]

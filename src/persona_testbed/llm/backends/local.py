@@ -68,15 +68,14 @@ def resolve_runtime(requested: LocalRuntime | None, spec: str) -> LocalRuntime:
     if requested is not None:
         if not runtime_installed(requested):
             raise PersonaError(
-                f"model {spec}: local runtime {requested} is not installed ({install_hint(requested)})"
+                f"model {spec}: local runtime {requested} is not installed "
+                f"({install_hint(requested)})"
             )
         return requested
     found = installed_runtimes()
     if found:
         return found[0]
-    raise PersonaError(
-        f"model {spec}: no local runtime is installed ({install_hint('xllamacpp')})"
-    )
+    raise PersonaError(f"model {spec}: no local runtime is installed ({install_hint('xllamacpp')})")
 
 
 class ComputeGate:

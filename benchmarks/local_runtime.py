@@ -7,15 +7,15 @@ so no runtime replays a prompt prefix cached in an earlier round.
 
 Measured per runtime and round (all through `LLMClient`, no response cache, every usable core):
 - prompt processing: distinct persona-length prompts at max_tokens=1 (prompt tokens / wall);
-- generation: the same prompts again at max_tokens=48 right after, so the prompt is cached and
+- generation: the same prompts again at max_tokens=32 right after, so the prompt is cached and
   the wall is decoding (completion tokens / wall);
 - choice latency: first-token top-20 log-probability calls, as `choose` makes them;
 - identical results: texts at temperature 0, and with the same seed at temperature 0.8; the
   first-token alternatives and P(first option) of the choices;
-- prefix ordering: choice calls of 3 personas x 3 questions, sent shuffled vs sorted by prompt;
+- prefix ordering: choice calls of 2 personas x 3 questions, sent shuffled vs sorted by prompt;
 - parallel sequences (xllamacpp only): the same generation batch with 1, 2 and 4 slots.
 
-    .venv/bin/python benchmarks/local_runtime.py [--rounds 3]
+    .venv/bin/python benchmarks/local_runtime.py [--rounds 2]
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ ATTRIBUTES = ["age", "sex", "state", "occupation", "education", "income", "house
 
 
 def persona(tag: str, index: int) -> str:
-    """A persona-length system prompt (about 300 tokens) that starts with `tag`."""
+    """A persona system prompt (about 150 tokens) that starts with `tag`."""
     lines = [f"[{tag}] You are persona {index}. Stay in character."]
-    for i in range(32):
+    for i in range(12):
         attribute = ATTRIBUTES[i % len(ATTRIBUTES)]
         lines.append(f"{attribute} {i}: value {index * 7 + i} of several words for person {index}")
     return "\n".join(lines)
@@ -85,14 +85,14 @@ def round_measures(client: LLMClient, tag: str, rng: random.Random) -> dict[str,
             Message(role="system", content=persona(f"{tag} gen", i)),
             Message(role="user", content=f"{QUESTIONS[i % 4][0]} Answer in three sentences."),
         ]
-        for i in range(3)
+        for i in range(2)
     ]
     prefill = [client.request(m, max_tokens=1) for m in prompts]
     pp_wall, pp = timed(lambda: in_order(client, prefill))
-    generate = [client.request(m, max_tokens=48) for m in prompts]
+    generate = [client.request(m, max_tokens=32) for m in prompts]
     gen_wall, gen = timed(lambda: in_order(client, generate))
     sampled = [
-        client.request(m, max_tokens=24, temperature=0.8, seed=7, sample_index=i)
+        client.request(m, max_tokens=16, temperature=0.8, seed=7, sample_index=i)
         for i, m in enumerate(prompts)
     ]
     hot = in_order(client, sampled)
@@ -103,7 +103,7 @@ def round_measures(client: LLMClient, tag: str, rng: random.Random) -> dict[str,
             max_tokens=1,
             top_logprobs=CHOICE_TOP_LOGPROBS,
         )
-        for i in range(4)
+        for i in range(3)
     ]
     choice_wall, chosen = timed(lambda: in_order(client, choices))
 
@@ -114,7 +114,7 @@ def round_measures(client: LLMClient, tag: str, rng: random.Random) -> dict[str,
                 max_tokens=1,
                 top_logprobs=CHOICE_TOP_LOGPROBS,
             )
-            for p in range(3)
+            for p in range(2)
             for q in QUESTIONS[:3]
         ]
 
@@ -143,7 +143,9 @@ def round_measures(client: LLMClient, tag: str, rng: random.Random) -> dict[str,
     }
 
 
-def parallel_measures(clients: dict[int, LLMClient], tag: str) -> dict[int, tuple[float, list]]:
+def parallel_measures(
+    clients: dict[int, LLMClient], tag: str
+) -> dict[int, tuple[float, list[str]]]:
     out: dict[int, tuple[float, list[str]]] = {}
     for slots, client in clients.items():
         requests = [
@@ -152,11 +154,13 @@ def parallel_measures(clients: dict[int, LLMClient], tag: str) -> dict[int, tupl
                     Message(role="system", content=persona(f"{tag} slots", i)),
                     Message(role="user", content=QUESTIONS[i % 4][0]),
                 ],
-                max_tokens=32,
+                max_tokens=24,
             )
-            for i in range(6)
+            for i in range(4)
         ]
-        wall, results = timed(lambda c=client, r=requests: c.complete_batch(r))
+        start = time.perf_counter()
+        results = client.complete_batch(requests)
+        wall = time.perf_counter() - start
         texts = [r.text for r in results]
         out[slots] = (sum(r.completion_tokens for r in results) / wall, texts)
     return out
@@ -168,7 +172,7 @@ def median(values: Sequence[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -211,8 +215,10 @@ def main() -> None:
                 flush=True,
             )
         slot_rounds.append(parallel_measures(slot_clients, f"round {index}"))
-        slots = ", ".join(f"{n} slots {tps:.1f} tok/s" for n, (tps, _) in slot_rounds[-1].items())
-        print(f"round {index + 1}/{args.rounds} xllamacpp: {slots}", flush=True)
+        slot_line = ", ".join(
+            f"{n} slots {tps:.1f} tok/s" for n, (tps, _) in slot_rounds[-1].items()
+        )
+        print(f"round {index + 1}/{args.rounds} xllamacpp: {slot_line}", flush=True)
 
     xl, lc = rounds["xllamacpp"], rounds["llama-cpp-python"]
     print("\n| measure (median of rounds) | xllamacpp | llama-cpp-python | ratio x/l |")

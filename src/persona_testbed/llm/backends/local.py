@@ -58,7 +58,7 @@ def runtime_from_env() -> LocalRuntime | None:
         raise PersonaError(
             f"PERSONA_LOCAL_RUNTIME must be one of auto, {', '.join(LOCAL_RUNTIMES)}, not {value!r}"
         )
-    return value  # type: ignore[return-value]
+    return value
 
 
 def resolve_runtime(requested: LocalRuntime | None, spec: str) -> LocalRuntime:

@@ -24,10 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from persona_testbed.llm.backends.base import LLMCallError
-from persona_testbed.llm.backends.local import COMPUTE_GATE, install_hint, usable_cores
+from persona_testbed.llm.backends.local import (
+    COMPUTE_GATE,
+    LocalRuntime,
+    install_hint,
+    usable_cores,
+)
 from persona_testbed.llm.types import ChatRequest, ChatResult, TokenLogprob
 
-RUNTIME = "xllamacpp"
+RUNTIME: LocalRuntime = "xllamacpp"
 
 
 def runtime_version() -> str:

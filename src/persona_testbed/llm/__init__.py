@@ -9,6 +9,7 @@ from persona_testbed.llm.backends import (
     LLMCallError,
     OpenAIBackend,
     ScriptedBackend,
+    XLlamaCppBackend,
 )
 from persona_testbed.llm.cache import CacheStats, ResponseCache, default_cache_path
 from persona_testbed.llm.choice import OrderedChoice, label_probabilities
@@ -58,6 +59,7 @@ __all__ = [
     "ScriptedBackend",
     "Structured",
     "TokenLogprob",
+    "XLlamaCppBackend",
     "default_cache_path",
     "embedded_model_path",
     "is_embedded_model",

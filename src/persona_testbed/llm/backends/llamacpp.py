@@ -9,6 +9,7 @@ This runtime is built from source; `xllamacpp` (backends.xllamacpp) is the prebu
 from __future__ import annotations
 
 import asyncio
+import threading
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ class LlamaCppBackend:
         self.n_threads = n_threads or usable_cores()
         self._llama: Any = None
         self._formatter: Any = None
+        # The gate admits several calls of one owner; a llama.cpp context takes one at a time.
+        self._context_lock = threading.Lock()
 
     def _load(self) -> Any:
         if self._llama is not None:
@@ -100,14 +103,15 @@ class LlamaCppBackend:
         return await asyncio.to_thread(self._complete_locked, request)
 
     def _complete_locked(self, request: ChatRequest) -> ChatResult:
-        COMPUTE_GATE.enter(self)
-        try:
-            llama = self._load()
-            return self._complete(llama, request)
-        except ValueError as exc:  # e.g. prompt longer than the context window
-            raise LLMCallError(f"model {self.model_id} ({self.endpoint}): {exc}") from None
-        finally:
-            COMPUTE_GATE.leave()
+        with self._context_lock:
+            COMPUTE_GATE.enter(self)
+            try:
+                llama = self._load()
+                return self._complete(llama, request)
+            except ValueError as exc:  # e.g. prompt longer than the context window
+                raise LLMCallError(f"model {self.model_id} ({self.endpoint}): {exc}") from None
+            finally:
+                COMPUTE_GATE.leave()
 
     def _complete(self, llama: Any, request: ChatRequest) -> ChatResult:
         messages = [m.model_dump() for m in request.messages]

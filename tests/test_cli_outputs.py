@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from persona_testbed.testing.loopback import LoopbackServer
 
 from persona_testbed.cli.app import main
+from persona_testbed.testing.loopback import LoopbackServer
 from tests.annotate.conftest import write_items_jsonl
 
 

@@ -11,13 +11,15 @@ import pytest
 from persona_testbed.census import PersonaConfig, build_personas, load_population, run_personas
 from persona_testbed.census.llm_steps import FILL_CATEGORIES, JOB, judge_consistency
 from persona_testbed.llm import ClientSettings, LLMClient
+from persona_testbed.llm.backends.local import LOCAL_RUNTIMES, runtime_installed
 
 pytestmark = pytest.mark.embedded
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMClient]:
-    pytest.importorskip("llama_cpp")
+    if not any(runtime_installed(r) for r in LOCAL_RUNTIMES):
+        pytest.skip("no local runtime installed")
     cache = tmp_path_factory.mktemp("embedded-census") / "cache.sqlite"
     client = LLMClient.from_spec(
         "local:smollm2-135m", ClientSettings(cache_path=cache, show_progress=False)

@@ -59,8 +59,9 @@ out = Console(soft_wrap=True)
 
 def print_usage(usage: dict[str, ModelUsage]) -> None:
     for model, u in usage.items():
+        served = f" ({u.runtime})" if u.runtime else ""
         out.print(
-            f"{model}: {u.calls} model calls, {u.cache_hits} cache hits, "
+            f"{model}{served}: {u.calls} model calls, {u.cache_hits} cache hits, "
             f"{u.prompt_tokens} prompt + {u.completion_tokens} completion tokens, "
             f"${u.cost_usd:.4f}"
             + (f", {u.parse_failures} parse failures" if u.parse_failures else "")

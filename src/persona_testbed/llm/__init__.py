@@ -8,6 +8,7 @@ from persona_testbed.llm.backends import (
     LlamaCppBackend,
     LLMCallError,
     OpenAIBackend,
+    XLlamaCppBackend,
 )
 from persona_testbed.llm.cache import CacheStats, ResponseCache, default_cache_path
 from persona_testbed.llm.choice import OrderedChoice, label_probabilities
@@ -57,6 +58,7 @@ __all__ = [
     "ResponseCache",
     "Structured",
     "TokenLogprob",
+    "XLlamaCppBackend",
     "check_spec",
     "default_cache_path",
     "embedded_model_path",

@@ -36,6 +36,16 @@ ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
 
 
+def prompt_prefix(messages: Iterable[Message]) -> str:
+    """A sort key under which prompts sharing a leading part (a persona's system prompt, a
+    judge template) come out next to each other."""
+    return "\x00".join(f"{m.role}\x01{m.content}" for m in messages)
+
+
+def request_prefix(request: ChatRequest) -> str:
+    return prompt_prefix(request.messages)
+
+
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop when installed (it halves the per-call CPU of the event loop, which is what
     limits throughput at high concurrency); PERSONA_EVENT_LOOP=asyncio opts out."""
@@ -110,7 +120,15 @@ class LLMClient:
 
     @property
     def usage(self) -> dict[str, ModelUsage]:
-        return {self.model_id: self._usage.model_copy()}
+        # A local backend names its runtime; the manifest records which one served the model.
+        runtime: str | None = getattr(self.backend, "runtime", None)
+        return {self.model_id: self._usage.model_copy(update={"runtime": runtime})}
+
+    @property
+    def orders_by_prefix(self) -> bool:
+        """Whether batches run prompts sharing a prefix back to back: a local runtime then
+        evaluates only each prompt's new suffix. Results and cache keys do not change."""
+        return bool(getattr(self.backend, "reuses_prompt_prefix", False))
 
     def request(self, messages: Iterable[Message], **fields: Any) -> ChatRequest:
         """A request to this client's model; a misspelt field is an error, never ignored."""
@@ -299,10 +317,18 @@ class LLMClient:
         work: Callable[[ItemT], Awaitable[ResultT]],
         *,
         description: str = "model calls",
+        prefix: Callable[[ItemT], str] | None = None,
     ) -> list[ResultT]:
-        """Run `work` over `items` with bounded workers; results come back in input order."""
+        """Run `work` over `items` with bounded workers; results come back in input order.
+
+        `prefix` gives an item's prompt text: for a backend that reuses a shared prompt prefix
+        the items are sent sorted by it (see `orders_by_prefix`)."""
         results: list[Any] = [None] * len(items)
-        indices = iter(range(len(items)))
+        order = list(range(len(items)))
+        if prefix is not None and self.orders_by_prefix:
+            keys = [prefix(item) for item in items]
+            order.sort(key=keys.__getitem__)
+        indices = iter(order)
         hits_before = self._usage.cache_hits  # the bar counts this batch's hits, not earlier ones
         with BatchProgress(
             description, len(items), enabled=self.settings.show_progress
@@ -325,7 +351,9 @@ class LLMClient:
     async def acomplete_many(
         self, requests: Sequence[ChatRequest], *, description: str = "model calls"
     ) -> list[ChatResult]:
-        return await self.amap(requests, self.acomplete, description=description)
+        return await self.amap(
+            requests, self.acomplete, description=description, prefix=request_prefix
+        )
 
     # ---- sync facade for pipeline stages -------------------------------------------------
 
@@ -365,7 +393,9 @@ class LLMClient:
         async def one(request: ChatRequest) -> Structured[SchemaT]:
             return await self.astructured(request, schema, refresh=refresh)
 
-        return self.run_sync(self.amap(requests, one, description=description))
+        return self.run_sync(
+            self.amap(requests, one, description=description, prefix=request_prefix)
+        )
 
     def choose_batch(
         self,
@@ -376,12 +406,20 @@ class LLMClient:
         async def one(query: tuple[Sequence[Message], Sequence[str]]) -> Choice:
             return await self.achoose(*query)
 
-        return self.run_sync(self.amap(queries, one, description=description))
+        def prefix(query: tuple[Sequence[Message], Sequence[str]]) -> str:
+            return prompt_prefix(query[0])
+
+        return self.run_sync(self.amap(queries, one, description=description, prefix=prefix))
 
     def choose_both_orders_batch(
         self, items: Sequence[OrderedChoice], *, description: str = "choices (both orders)"
     ) -> list[Choice]:
-        return self.run_sync(self.amap(items, self.achoose_both_orders, description=description))
+        def prefix(item: OrderedChoice) -> str:
+            return prompt_prefix(item.render(item.options))
+
+        return self.run_sync(
+            self.amap(items, self.achoose_both_orders, description=description, prefix=prefix)
+        )
 
     def close(self) -> None:
         if self.cache is not None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from persona_testbed.llm.backends.base import LLMCallError
-from persona_testbed.llm.client import LLMClient
+from persona_testbed.llm.client import LLMClient, request_prefix
 from persona_testbed.llm.types import ChatRequest, ChatResult
 
 # The retry's token budget, as a multiple of the first request's.
@@ -87,7 +87,9 @@ def _settle(
 
     if not requests:
         return []
-    return client.run_sync(client.amap(requests, one, description=description))
+    return client.run_sync(
+        client.amap(requests, one, description=description, prefix=request_prefix)
+    )
 
 
 def _outcome(

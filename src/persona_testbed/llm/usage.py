@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+
+def _join_runtimes(first: str | None, second: str | None) -> str | None:
+    names = sorted({name for value in (first, second) if value for name in value.split("; ")})
+    return "; ".join(names) or None
 
 
 class ModelUsage(BaseModel):
@@ -14,6 +19,11 @@ class ModelUsage(BaseModel):
     completion_tokens: int = 0
     cost_usd: float = 0.0
     parse_failures: int = 0
+    runtime: str | None = Field(
+        None,
+        description="what served a local model, with its version (e.g. 'xllamacpp 2026.10.11549');"
+        " several joined by '; '. None: a remote or scripted model",
+    )
 
     def add(self, other: ModelUsage) -> ModelUsage:
         return ModelUsage(
@@ -23,6 +33,7 @@ class ModelUsage(BaseModel):
             completion_tokens=self.completion_tokens + other.completion_tokens,
             cost_usd=self.cost_usd + other.cost_usd,
             parse_failures=self.parse_failures + other.parse_failures,
+            runtime=_join_runtimes(self.runtime, other.runtime),
         )
 
 

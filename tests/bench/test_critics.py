@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from persona_testbed.bench.critics import (
@@ -11,7 +12,8 @@ from persona_testbed.bench.critics import (
     subtlety_flags,
 )
 from persona_testbed.bench.templates import TemplateSet
-from persona_testbed.llm import ChatRequest
+from persona_testbed.llm import ChatRequest, ClientSettings, LLMClient
+from persona_testbed.testing import ScriptedBackend
 
 from .conftest import scripted_client, verdict
 
@@ -87,6 +89,26 @@ def test_subtlety_flag_from_first_token_probabilities(tmp_path: Path) -> None:
     assert abs(flagged.p_not_subtle - 0.8) < 1e-9
     assert subtle.not_subtle is False
     assert unknown.not_subtle is None and unknown.error is not None
+
+
+def test_subtlety_flag_from_a_judge_without_logprobs_is_a_constrained_answer(
+    tmp_path: Path,
+) -> None:
+    def judge_script(request: ChatRequest) -> str:
+        said = "Yes" if "woman" in request.messages[-1].content else "No"
+        return json.dumps({"answer": said}) if request.response_format else said
+
+    judge = LLMClient(
+        ScriptedBackend(judge_script, model_id="scripted:judge", logprobs=False),
+        ClientSettings(cache_path=tmp_path / "c.db", show_progress=False),
+    )
+    items = [
+        JudgeItem(ITEM.persona_text, ITEM.question, "As a woman of 40, buy a car."),
+        JudgeItem(ITEM.persona_text, ITEM.question, "Buy a car."),
+    ]
+    flagged, subtle = subtlety_flags(judge, items, TemplateSet.load())
+    assert (flagged.not_subtle, flagged.p_not_subtle, flagged.method) == (True, 1.0, "constrained")
+    assert (subtle.not_subtle, subtle.p_not_subtle, subtle.method) == (False, 0.0, "constrained")
 
 
 def test_raw_newlines_inside_the_reasoning_are_tolerated() -> None:

@@ -357,6 +357,7 @@ def test_reset_clears_stats_rules_and_faults(
         "completed": 0,
         "by_prompt": {},
         "faulted": 0,
+        "peak_concurrent": 0,
         "pending_faults": 0,
     }
     response = chat(client, loop_server, "x")
@@ -440,12 +441,11 @@ async def test_requests_are_served_concurrently() -> None:
                 response = await ac.post(f"{srv.base_url}/chat/completions", json=body)
                 return response.status_code
 
-            start = time.monotonic()
             codes = await asyncio.gather(*(one(i) for i in range(200)))
-            elapsed = time.monotonic() - start
         stats = srv.stats()
     assert codes == [200] * 200
-    assert elapsed >= 0.1  # the base latency is applied
-    assert elapsed < 5.0, f"200 requests took {elapsed:.2f} s: not served concurrently"
+    # Served concurrently: many requests were inside their 0.1 s latency wait at once (served
+    # one by one it would be 1). Counted by the server, not timed.
+    assert stats["peak_concurrent"] >= 50
     assert stats["total"] == stats["completed"] == 200
     assert len(stats["by_prompt"]) == 200

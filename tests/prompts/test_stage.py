@@ -180,3 +180,14 @@ def test_an_endpoint_without_logprobs_fails_the_controversy_filter_loudly(
     with pytest.raises(InputError, match="no usable log-probabilities"):
         run_prompts_stage(run, _prism_config(), client=client, embedder=HashingEmbedder())
     assert not (run.path / "prompts.parquet").exists()
+
+
+def test_a_model_declared_without_logprobs_stops_the_controversy_filter_before_any_call(
+    tmp_path: Path,
+) -> None:
+    client, backend = scripted_client(tmp_path, lambda request: ("A", {"A": 0.9, "B": 0.1}))
+    backend.supports_logprobs = False  # as an anthropic: backend declares
+    run = RunDir.create(tmp_path / "run")
+    with pytest.raises(InputError, match="needs log-probabilities, which scripted:"):
+        run_prompts_stage(run, _prism_config(), client=client, embedder=HashingEmbedder())
+    assert backend.calls == []

@@ -53,6 +53,7 @@ class Judgement:
     coverage: float
     label: str | None
     no_label: str | None = None
+    method: str = "logprobs"  # how the choice was scored: logprobs / constrained (llm.choice)
 
 
 def label_from_probability(p_a: float, threshold: float = DEFAULT_THRESHOLD) -> str | None:
@@ -66,9 +67,9 @@ def judgement_of(choice: Choice, threshold: float = DEFAULT_THRESHOLD) -> Judgem
     """The label of one averaged choice: undecided and tied items get none."""
     p_a = choice.probs[0]
     if choice.undecided:
-        return Judgement(p_a, choice.coverage, None, UNDECIDED)
+        return Judgement(p_a, choice.coverage, None, UNDECIDED, choice.method)
     label = label_from_probability(p_a, threshold)
-    return Judgement(p_a, choice.coverage, label, TIE if label is None else None)
+    return Judgement(p_a, choice.coverage, label, TIE if label is None else None, choice.method)
 
 
 def judge(
@@ -115,8 +116,9 @@ def label_items(
     description: str | None = None,
 ) -> pl.DataFrame:
     """One model's labels for every item (columns ITEM_COLUMNS), in the long labels format:
-    annotator = the model spec, annotator_kind = "model", plus p_a, coverage and no_label
-    (label null, no_label "tie" or "undecided", for items the model gave no label)."""
+    annotator = the model spec, annotator_kind = "model", plus p_a, coverage, no_label
+    (label null, no_label "tie" or "undecided", for items the model gave no label) and
+    choice_method (logprobs, or constrained where the endpoint returns no log-probabilities)."""
     check_items(items)
     judgements = judge(
         client,
@@ -144,6 +146,7 @@ def label_items(
         pl.Series("p_a", [j.p_a for j in judgements], dtype=pl.Float64),
         pl.Series("coverage", [j.coverage for j in judgements], dtype=pl.Float64),
         pl.Series("no_label", [j.no_label for j in judgements], dtype=pl.String),
+        pl.Series("choice_method", [j.method for j in judgements], dtype=pl.String),
     )
     return frame.select(MODEL_LABEL_COLUMNS)
 

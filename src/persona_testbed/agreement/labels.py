@@ -3,7 +3,9 @@
 Human labels arrive in the annotation app's export schema (CSV or Parquet); only `persona_id`,
 `item_id`, `annotator` and `label` are needed. Model labels use the same columns plus `p_a`
 (probability of answer A), `coverage` (probability mass on the A/B tokens) and `no_label`
-("tie" or "undecided" where the model gave no label, the label then being null).
+("tie" or "undecided" where the model gave no label, the label then being null) and
+`choice_method` (logprobs, or constrained: a one-label answer from an endpoint without
+log-probabilities, so p_a is 0, 0.5 or 1).
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ LABEL_COLUMNS: tuple[str, ...] = (
     "displayed_order",
     "answered_at",
 )
-MODEL_LABEL_COLUMNS: tuple[str, ...] = (*LABEL_COLUMNS, "p_a", "coverage", "no_label")
+MODEL_LABEL_COLUMNS: tuple[str, ...] = (
+    *LABEL_COLUMNS,
+    "p_a",
+    "coverage",
+    "no_label",
+    "choice_method",
+)
 MAJORITY_ANNOTATOR = "human-majority"
 HUMAN = "human"
 MODEL = "model"

@@ -247,6 +247,7 @@ def label_loo_items(
             "p_a": judgement.p_a,
             "coverage": judgement.coverage,
             "no_label": judgement.no_label,
+            "choice_method": judgement.method,
         }
         for (row, role), judgement in zip(jobs, judgements, strict=True)
     ]
@@ -262,6 +263,7 @@ def label_loo_items(
         "p_a": pl.Float64,
         "coverage": pl.Float64,
         "no_label": pl.String,
+        "choice_method": pl.String,
     }
     return pl.DataFrame(records, schema=schema)
 
@@ -404,6 +406,9 @@ def _stats(
         "label_ties": int((labels["no_label"] == TIE).sum()),
         "labels_undecided": int((labels["no_label"] == UNDECIDED).sum()),
         "mean_label_coverage": float(np.mean(labels["coverage"].to_numpy())),
+        "label_choice_methods": {
+            str(m): int(n) for m, n in labels["choice_method"].value_counts(sort=True).iter_rows()
+        },
         "pairs_scored": kappas.height,
         "pairs_degenerate": int(kappas["degenerate"].sum()),
         "pairs_kappa_undefined": int((kappas["kappa"].is_nan() | kappas["degenerate"]).sum()),

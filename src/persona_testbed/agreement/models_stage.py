@@ -310,6 +310,19 @@ def _stats(
         "personas": items["persona_id"].n_unique(),
         "label_ties": int((model_rows["no_label"] == TIE).sum()),
         "labels_undecided": int((model_rows["no_label"] == UNDECIDED).sum()),
+        # logprobs, or constrained: a one-label answer from an endpoint without log-probabilities
+        "choice_methods_by_annotator": {
+            spec: {
+                str(method): int(n)
+                for method, n in model_rows.filter(pl.col("annotator") == spec)["choice_method"]
+                .drop_nulls()
+                .value_counts(sort=True)
+                .iter_rows()
+            }
+            for spec in config.annotators
+        }
+        if "choice_method" in model_rows.columns
+        else {},
         "unlabelled_by_annotator": {
             spec: int(model_rows.filter(pl.col("annotator") == spec)["label"].null_count())
             for spec in config.annotators

@@ -112,12 +112,14 @@ class SubtletyFlag:
     p_not_subtle: float | None
     not_subtle: bool | None
     error: str | None
+    method: str | None = None  # how the choice was scored: logprobs / constrained (llm.choice)
 
 
 def subtlety_flags(
     judge: LLMClient, items: Sequence[JudgeItem], templates: TemplateSet
 ) -> list[SubtletyFlag]:
-    """One forward pass per answer: P(Yes) over {Yes, No} from first-token log-probabilities."""
+    """One forward pass per answer: P(Yes) over {Yes, No} from first-token log-probabilities
+    (or, from an endpoint without them, a constrained Yes/No answer: P(Yes) 0 or 1)."""
     choices = judge.choose_batch(
         [(subtlety_messages(templates, item), SUBTLETY_LABELS) for item in items],
         description="subtlety checks",
@@ -125,7 +127,9 @@ def subtlety_flags(
     flags = []
     for choice in choices:
         if choice.undecided:  # no mass on Yes or No: no flag, never a guess
-            flags.append(SubtletyFlag(None, None, "the judge put no probability on Yes or No"))
+            error = "the judge put no probability on Yes or No"
+            flags.append(SubtletyFlag(None, None, error, choice.method))
         else:
-            flags.append(SubtletyFlag(choice.probs[0], choice.probs[0] > 0.5, None))
+            p_yes = choice.probs[0]
+            flags.append(SubtletyFlag(p_yes, p_yes > 0.5, None, choice.method))
     return flags

@@ -235,7 +235,13 @@ def summary_mentions(
         )
         for r, choice in zip(rows, choices, strict=True):
             if not choice.undecided:
-                r["kept"], r["matcher"], r["p_kept"] = choice.probs[0] > 0.5, "llm", choice.probs[0]
+                # "llm (constrained)": a Yes/No answer from an endpoint without log-probabilities.
+                matcher = "llm" if choice.method == "logprobs" else "llm (constrained)"
+                r["kept"], r["matcher"], r["p_kept"] = (
+                    choice.probs[0] > 0.5,
+                    matcher,
+                    choice.probs[0],
+                )
             else:
                 r["matcher"] = "lexical (no yes/no from the judge)"
     for r in rows:

@@ -246,9 +246,21 @@ def judge_answers(
                 "p_not_subtle": flag.p_not_subtle,
                 "not_subtle": flag.not_subtle,
                 "subtlety_error": flag.error,
+                "subtlety_method": flag.method,
             }
         )
     return rows
+
+
+def _choice_notes(samples: pl.DataFrame) -> tuple[str, ...]:
+    """Say when subtlety flags came from constrained answers (no log-probabilities)."""
+    constrained = int((samples["subtlety_method"] == "constrained").sum())
+    if not constrained:
+        return ()
+    return (
+        f"subtlety flags of {constrained} answers are constrained Yes/No answers (the judge's "
+        "endpoint returns no log-probabilities; subtlety_method column), not probabilities",
+    )
 
 
 SAMPLE_SCHEMA: dict[str, Any] = {
@@ -279,6 +291,7 @@ SAMPLE_SCHEMA: dict[str, Any] = {
     "p_not_subtle": pl.Float64,
     "not_subtle": pl.Boolean,
     "subtlety_error": pl.String,
+    "subtlety_method": pl.String,
 }
 
 
@@ -364,7 +377,7 @@ def _run(
                 leaderboard,
                 config.k,
                 title=f"PERSONA Bench leaderboard ({config.n} pairs, k={config.k})",
-                notes=NOTES,
+                notes=(*NOTES, *_choice_notes(samples)),
             ),
         )
         filters = config.slice_filters()

@@ -31,7 +31,7 @@ from persona_testbed.cli.options import (
     with_client_options,
 )
 from persona_testbed.errors import PersonaError
-from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, ResponseCache, list_models
+from persona_testbed.llm import LLMClient, ModelUsage, ResponseCache, list_models
 from persona_testbed.llm.batch import run_batch
 from persona_testbed.llm.progress import set_progress
 
@@ -71,9 +71,7 @@ def print_usage(usage: dict[str, ModelUsage]) -> None:
 @app.command()
 def models(base_url: BaseUrlOption = None) -> None:
     """List the model specs and say which are installed."""
-    settings = ClientSettings()
-    if base_url:
-        settings.base_url = base_url
+    settings = make_settings(base_url=base_url)
     for info in list_models(settings):
         mark = "installed" if info.installed else "not installed"
         out.print(f"{info.spec:<22} {mark:<14} {info.description}\n{'':<37} {info.detail}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,9 +25,12 @@ ModelOption = Annotated[
     ),
 ]
 BaseUrlOption = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
-        "--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint for openai: specs"
+        "--base-url",
+        envvar="OPENAI_BASE_URL",
+        help="OpenAI-compatible endpoint for openai: specs; repeat it to spread the requests "
+        "over several servers (least-outstanding routing, a circuit breaker per server)",
     ),
 ]
 ConcurrencyOption = Annotated[
@@ -60,7 +63,7 @@ DEFAULT_MODEL_SPEC = DEFAULT_MODEL
 
 def make_settings(
     *,
-    base_url: str | None = None,
+    base_url: str | Sequence[str] | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     cache: Path | None = None,
     no_cache: bool = False,
@@ -85,7 +88,7 @@ def make_settings(
 class ClientOptions:
     """The model-client options of one command line (`--base-url` ... `--progress`)."""
 
-    base_url: str | None = None
+    base_url: str | Sequence[str] | None = None
     concurrency: int = DEFAULT_CONCURRENCY
     cache: Path | None = None
     no_cache: bool = False

@@ -1,15 +1,24 @@
-"""Choice scoring: probabilities over option labels from first-token log-probabilities."""
+"""Choice scoring: probabilities over option labels from first-token log-probabilities, or,
+where an endpoint returns none (Anthropic, OpenAI's reasoning models, many hosted endpoints), a
+constrained answer naming one allowed label (a JSON schema whose `answer` is an enum of the
+labels). Both methods are asked in every option order; `Choice.method` records which was used.
+"""
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from persona_testbed.llm.types import Choice, Message, TokenLogprob
 
 # Enough alternatives that option labels are present; OpenAI allows at most 20.
 CHOICE_TOP_LOGPROBS = 20
+# A constrained answer is `{"answer": "A"}`: a handful of tokens, with room for spacing.
+CONSTRAINED_MAX_TOKENS = 16
 
 
 def _matches(token: str, label: str) -> bool:
@@ -82,6 +91,55 @@ def combine_orders(
         probs = [1.0 / n] * n
     else:
         probs = average_over_orders(order_choices, n)
+    # Every order is scored by one method (LLMClient.achoose_both_orders sees to that).
+    constrained = any(choice.method == "constrained" for _, choice in order_choices)
     return Choice(
-        labels=list(labels), probs=probs, coverage=coverage, order_coverage=order_coverage
+        labels=list(labels),
+        probs=probs,
+        coverage=coverage,
+        order_coverage=order_coverage,
+        method="constrained" if constrained else "logprobs",
     )
+
+
+def constrained_format(labels: Sequence[str]) -> dict[str, Any]:
+    """The response_format that constrains a reply to one of `labels`."""
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "choice",
+            "strict": True,
+            "schema": {
+                "type": "object",
+                "properties": {"answer": {"type": "string", "enum": list(labels)}},
+                "required": ["answer"],
+                "additionalProperties": False,
+            },
+        },
+    }
+
+
+def _answer_text(text: str) -> str:
+    """The `answer` of a constrained reply; a bare reply ("B", "B.") from an endpoint that
+    ignored the schema is taken as the answer itself."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, dict):
+        return str(value.get("answer", ""))
+    return str(value)
+
+
+def constrained_choice(text: str, labels: Sequence[str]) -> Choice:
+    """A one-label answer as a choice: probability 1 on the label it names, coverage 1; a
+    reply naming no label is undecided (uniform, coverage 0)."""
+    words = re.split(r"[\s:.,;)\]\"'*]+", _answer_text(text).strip().strip("\"'*(["))
+    answer = words[0].casefold() if words else ""
+    for index, label in enumerate(labels):
+        if answer and answer == label.strip().casefold():
+            probs = [0.0] * len(labels)
+            probs[index] = 1.0
+            return Choice(labels=list(labels), probs=probs, coverage=1.0, method="constrained")
+    uniform = [1.0 / len(labels)] * len(labels)
+    return Choice(labels=list(labels), probs=uniform, coverage=0.0, method="constrained")

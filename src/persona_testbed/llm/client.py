@@ -15,8 +15,11 @@ from persona_testbed.llm.backends.base import Backend, LoadsModel
 from persona_testbed.llm.cache import ResponseCache
 from persona_testbed.llm.choice import (
     CHOICE_TOP_LOGPROBS,
+    CONSTRAINED_MAX_TOKENS,
     OrderedChoice,
     combine_orders,
+    constrained_choice,
+    constrained_format,
     label_probabilities,
 )
 from persona_testbed.llm.progress import BatchProgress, status
@@ -100,6 +103,9 @@ class LLMClient:
         self.concurrency = (
             min(self.settings.concurrency, limit) if limit else self.settings.concurrency
         )
+        # Set once a reply to a log-probability request comes back without any: from then on
+        # choices go straight to the constrained answer (see achoose).
+        self._no_logprobs_seen = False
 
     @classmethod
     def from_spec(
@@ -289,26 +295,73 @@ class LLMClient:
         self._usage.parse_failures += 1
         return Structured[SchemaT](value=None, raw=second.text, error=error, attempts=2)
 
-    async def achoose(self, messages: Sequence[Message], labels: Sequence[str]) -> Choice:
-        """Probability per label from the first generated token, in one forward pass."""
+    def _choices_constrained(self) -> bool:
+        """Whether choices skip the log-probability request: declared (choice_method, or a
+        backend that has none) or detected from an earlier reply."""
+        method = self.settings.choice_method
+        if method == "logprobs":
+            return False
+        return (
+            method == "constrained"
+            or not self.backend.supports_logprobs
+            or (self._no_logprobs_seen)
+        )
+
+    async def achoose(
+        self, messages: Sequence[Message], labels: Sequence[str], *, fallback: bool = True
+    ) -> Choice:
+        """Probability per label from the first generated token, in one forward pass.
+
+        Where the endpoint returns no log-probabilities (declared, or detected from this reply)
+        and `fallback` is set, the model instead answers with one allowed label under a JSON
+        schema (`Choice.method` "constrained"); `fallback=False` keeps the log-probability
+        answer (undecided when there are none), for callers that need probabilities."""
+        if fallback and self._choices_constrained():
+            return await self._achoose_constrained(messages, labels)
         request = self.request(
             messages, max_tokens=1, temperature=0.0, top_logprobs=CHOICE_TOP_LOGPROBS
         )
         result = await self.acomplete(request)
+        if result.top_logprobs is None and fallback and self.settings.choice_method == "auto":
+            self._no_logprobs_seen = True
+            return await self._achoose_constrained(messages, labels)
         return label_probabilities(result.top_logprobs, labels)
 
-    async def achoose_both_orders(self, item: OrderedChoice) -> Choice:
+    async def _achoose_constrained(
+        self, messages: Sequence[Message], labels: Sequence[str]
+    ) -> Choice:
+        request = self.request(
+            messages,
+            max_tokens=CONSTRAINED_MAX_TOKENS,
+            temperature=0.0,
+            response_format=constrained_format(labels),
+        )
+        result = await self.acomplete(request)
+        return constrained_choice(result.text, labels)
+
+    async def achoose_both_orders(self, item: OrderedChoice, *, fallback: bool = True) -> Choice:
         """Score every cyclic order of the options and average, cancelling position bias.
 
         When any order puts no mass on the labels the result is undecided (`Choice.undecided`),
-        never a preference decided by the other orders alone."""
+        never a preference decided by the other orders alone. All orders are scored by one
+        method: if one fell back to the constrained answer, so do the others."""
         orders = item.orders()
-        choices = await asyncio.gather(
-            *(
-                self.achoose(item.render([item.options[i] for i in order]), item.labels)
-                for order in orders
+
+        async def score(method_constrained: bool) -> list[Choice]:
+            return list(
+                await asyncio.gather(
+                    *(
+                        self._achoose_constrained(item.render(ordered), item.labels)
+                        if method_constrained
+                        else self.achoose(item.render(ordered), item.labels, fallback=fallback)
+                        for ordered in ([item.options[i] for i in order] for order in orders)
+                    )
+                )
             )
-        )
+
+        choices = await score(False)
+        if len({choice.method for choice in choices}) > 1:
+            choices = await score(True)
         return combine_orders(list(zip(orders, choices, strict=True)), item.labels)
 
     async def amap(
@@ -402,9 +455,10 @@ class LLMClient:
         queries: Sequence[tuple[Sequence[Message], Sequence[str]]],
         *,
         description: str = "choices",
+        fallback: bool = True,
     ) -> list[Choice]:
         async def one(query: tuple[Sequence[Message], Sequence[str]]) -> Choice:
-            return await self.achoose(*query)
+            return await self.achoose(*query, fallback=fallback)
 
         def prefix(query: tuple[Sequence[Message], Sequence[str]]) -> str:
             return prompt_prefix(query[0])
@@ -412,14 +466,21 @@ class LLMClient:
         return self.run_sync(self.amap(queries, one, description=description, prefix=prefix))
 
     def choose_both_orders_batch(
-        self, items: Sequence[OrderedChoice], *, description: str = "choices (both orders)"
+        self,
+        items: Sequence[OrderedChoice],
+        *,
+        description: str = "choices (both orders)",
+        fallback: bool = True,
     ) -> list[Choice]:
+        """`fallback=False`: probabilities from log-probabilities only (see achoose)."""
+
+        async def one(item: OrderedChoice) -> Choice:
+            return await self.achoose_both_orders(item, fallback=fallback)
+
         def prefix(item: OrderedChoice) -> str:
             return prompt_prefix(item.render(item.options))
 
-        return self.run_sync(
-            self.amap(items, self.achoose_both_orders, description=description, prefix=prefix)
-        )
+        return self.run_sync(self.amap(items, one, description=description, prefix=prefix))
 
     def close(self) -> None:
         if self.cache is not None:

@@ -16,7 +16,7 @@ class Price(BaseModel):
     output_per_million: float
 
 
-# List prices as published by OpenAI (standard tier) when this table was written, 2025.
+# List prices as published by OpenAI and Anthropic (standard tier) when this table was written.
 # Prices change: extend or override them with --prices FILE (YAML or JSON, same shape).
 DEFAULT_PRICES: dict[str, Price] = {
     "gpt-4o": Price(input_per_million=2.50, output_per_million=10.00),
@@ -24,6 +24,15 @@ DEFAULT_PRICES: dict[str, Price] = {
     "gpt-4.1": Price(input_per_million=2.00, output_per_million=8.00),
     "gpt-4.1-mini": Price(input_per_million=0.40, output_per_million=1.60),
     "gpt-4.1-nano": Price(input_per_million=0.10, output_per_million=0.40),
+    # Anthropic list prices (standard tier), 2025.
+    "claude-opus-4-5": Price(input_per_million=5.00, output_per_million=25.00),
+    "claude-opus-4-1": Price(input_per_million=15.00, output_per_million=75.00),
+    "claude-opus-4": Price(input_per_million=15.00, output_per_million=75.00),
+    "claude-sonnet-4-5": Price(input_per_million=3.00, output_per_million=15.00),
+    "claude-sonnet-4": Price(input_per_million=3.00, output_per_million=15.00),
+    "claude-3-7-sonnet": Price(input_per_million=3.00, output_per_million=15.00),
+    "claude-haiku-4-5": Price(input_per_million=1.00, output_per_million=5.00),
+    "claude-3-5-haiku": Price(input_per_million=0.80, output_per_million=4.00),
 }
 
 # Models that run on this machine cost nothing.
@@ -58,7 +67,8 @@ class PriceTable:
     def price(self, model_id: str) -> Price | None:
         if model_id.startswith(FREE_PREFIXES):
             return Price(input_per_million=0.0, output_per_million=0.0)
-        name = model_id.split(":", 1)[1] if model_id.startswith("openai:") else model_id
+        hosted = model_id.startswith(("openai:", "anthropic:"))
+        name = model_id.split(":", 1)[1] if hosted else model_id
         if name in self.prices:
             return self.prices[name]
         # Dated snapshots ("gpt-4o-mini-2024-07-18") take their family's price: longest prefix.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +30,35 @@ def _threads_from_env() -> int | None:
     return int(value)
 
 
+ChoiceMethodSetting = Literal["auto", "logprobs", "constrained"]
+
+
+class EndpointSettings(BaseModel):
+    """One OpenAI-compatible server of a fleet that serves `openai:` specs together."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str = Field(description="the server's OpenAI-compatible URL, e.g. http://h:8000/v1")
+    api_key_env: str | None = Field(
+        None, description="environment variable with this server's API key (None: OPENAI_API_KEY)"
+    )
+    concurrency: int | None = Field(
+        None, ge=1, description="most requests in flight at this server (None: llm concurrency)"
+    )
+    weight: float = Field(1.0, gt=0, description="share of the traffic relative to the others")
+
+    def api_key(self, default: str | None) -> str | None:
+        if self.api_key_env is None:
+            return default
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise PersonaError(
+                f"endpoint {self.base_url}: the environment variable {self.api_key_env} "
+                "(api_key_env) is not set"
+            )
+        return key
+
+
 class ClientSettings(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -42,10 +73,34 @@ class ClientSettings(BaseModel):
         description="OpenAI-compatible endpoint for openai: specs",
     )
     api_key: str | None = Field(default_factory=lambda: os.environ.get("OPENAI_API_KEY") or None)
+    anthropic_base_url: str | None = Field(
+        default_factory=lambda: os.environ.get("ANTHROPIC_BASE_URL") or None,
+        description="Messages API endpoint for anthropic: specs (None: Anthropic's own)",
+    )
+    anthropic_api_key: str | None = Field(
+        default_factory=lambda: os.environ.get("ANTHROPIC_API_KEY") or None
+    )
     timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, description="per-request timeout")
     max_retries: int = Field(6, ge=0)
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
+    endpoints: tuple[EndpointSettings, ...] = Field(
+        (),
+        description="several OpenAI-compatible servers for openai: specs (replaces base_url): "
+        "least-outstanding routing, per-server caps, a circuit breaker per server",
+    )
+    breaker_failures: int = Field(
+        5, ge=1, description="consecutive failures after which a server of a fleet is skipped"
+    )
+    breaker_cooldown_s: float = Field(
+        30.0, gt=0, description="how long a failing server is skipped before one probe request"
+    )
+    choice_method: ChoiceMethodSetting = Field(
+        "auto",
+        description="auto: first-token log-probabilities, falling back to a constrained "
+        "one-label answer where the endpoint returns none; logprobs: never fall back; "
+        "constrained: always the constrained answer (an endpoint declared without logprobs)",
+    )
     max_cost_usd: float | None = Field(None, description="stop before spending more than this")
     prices: PriceTable = Field(default_factory=PriceTable)
     show_progress: bool = True
@@ -72,7 +127,11 @@ class ClientSettings(BaseModel):
 
 def user_settings(
     *,
-    base_url: str | None = None,
+    base_url: str | Sequence[str] | None = None,
+    endpoints: Sequence[EndpointSettings] = (),
+    breaker_failures: int | None = None,
+    breaker_cooldown_s: float | None = None,
+    choice_method: ChoiceMethodSetting = "auto",
     concurrency: int = DEFAULT_CONCURRENCY,
     cache: Path | None = None,
     no_cache: bool = False,
@@ -82,16 +141,27 @@ def user_settings(
     show_progress: bool = True,
 ) -> ClientSettings:
     """ClientSettings from what a user sets, under the one spelling both the run file's `llm:`
-    section and the commands' options use; unset ones keep ClientSettings' defaults."""
+    section and the commands' options use; unset ones keep ClientSettings' defaults. One base
+    URL is the endpoint of openai: specs; several (or `endpoints`) make a fleet."""
     settings = ClientSettings(
         concurrency=concurrency,
         timeout_s=timeout_s,
         max_cost_usd=max_cost_usd,
         prices=PriceTable.load(prices),
         show_progress=show_progress,
+        choice_method=choice_method,
     )
-    if base_url:
-        settings.base_url = base_url
+    if breaker_failures is not None:
+        settings.breaker_failures = breaker_failures
+    if breaker_cooldown_s is not None:
+        settings.breaker_cooldown_s = breaker_cooldown_s
+    urls = [base_url] if isinstance(base_url, str) else list(base_url or ())
+    if len(urls) == 1:
+        settings.base_url = urls[0]
+    elif urls:
+        settings.endpoints = tuple(EndpointSettings(base_url=url) for url in urls)
+    if endpoints:
+        settings.endpoints = tuple(endpoints)
     if no_cache:
         settings.cache_path = None
     elif cache is not None:

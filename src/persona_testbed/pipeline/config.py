@@ -16,7 +16,13 @@ from persona_testbed.agreement import LooConfig, ModelsConfig
 from persona_testbed.bench import BenchConfig
 from persona_testbed.census import PersonaConfig
 from persona_testbed.llm import DEFAULT_MODEL, ClientSettings
-from persona_testbed.llm.settings import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, user_settings
+from persona_testbed.llm.settings import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_TIMEOUT_S,
+    ChoiceMethodSetting,
+    EndpointSettings,
+    user_settings,
+)
 from persona_testbed.preferences import PreferencesConfig
 from persona_testbed.prompts import PromptsConfig
 from persona_testbed.stages import Shared, Stage, get_stage, stage_names, stages
@@ -45,14 +51,30 @@ class LLMSection(BaseModel):
     model_config = _STRICT
 
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint for openai: specs")
+    endpoints: tuple[EndpointSettings, ...] = Field(
+        (),
+        description="several OpenAI-compatible servers for openai: specs, instead of base_url "
+        "(each: base_url, api_key_env, concurrency, weight)",
+    )
+    breaker_failures: int = Field(5, ge=1, description="failures in a row that skip a server")
+    breaker_cooldown_s: float = Field(30.0, gt=0, description="seconds a failing server is skipped")
+    choice_method: ChoiceMethodSetting = Field(
+        "auto", description="auto, logprobs or constrained (how choices are scored)"
+    )
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1)
     timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0)
     max_cost_usd: float | None = Field(None, ge=0)
     prices: Path | None = Field(None, description="YAML/JSON price table to extend the default")
     cache: Path | None = Field(None, description="response cache file (default: user cache)")
 
+    @model_validator(mode="after")
+    def _one_way_to_the_server(self) -> LLMSection:
+        if self.base_url and self.endpoints:
+            raise ValueError("give base_url or endpoints, not both")
+        return self
+
     def settings(self, *, show_progress: bool = True) -> ClientSettings:
-        return user_settings(**self.model_dump(), show_progress=show_progress)
+        return user_settings(**dict(self), show_progress=show_progress)
 
 
 class RunConfig(BaseModel):

@@ -61,7 +61,10 @@ def fingerprints(config: RunConfig) -> dict[str, str]:
     `fingerprint_extra`), the endpoint (and the LLM layer's re-ask prompt), and every earlier
     stage's fingerprint."""
     result: dict[str, str] = {}
-    upstream = canonical_json({"base_url": config.llm.base_url, "reask": reask_digest()})
+    endpoint: dict[str, str | None] = {"base_url": config.llm.base_url, "reask": reask_digest()}
+    if config.llm.choice_method != "auto":  # it changes how choices are scored
+        endpoint["choice_method"] = config.llm.choice_method
+    upstream = canonical_json(endpoint)
     for stage, section in config.selected():
         extra = stage.fingerprint_extra(section)
         text = upstream + canonical_json(_section(config, stage.name)) + (extra and "\n" + extra)

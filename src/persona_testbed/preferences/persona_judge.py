@@ -2,7 +2,9 @@
 
 Both orders are scored from first-token probabilities and averaged, so a model's habit of
 picking the first-listed answer cancels out. A pair for which either order puts no mass on
-either label is undecided (no verdict), never decided by the other order alone."""
+either label is undecided (no verdict), never decided by the other order alone. Where the
+endpoint returns no log-probabilities, each order is answered with one label instead
+(`method` "constrained"; llm.choice): P(y_w) is then 0, 0.5 or 1."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from persona_testbed.llm import LLMClient, Message, OrderedChoice
+from persona_testbed.llm.types import ChoiceMethod
 from persona_testbed.preferences.templates import TemplateSet
 
 LABELS = ("A", "B")
@@ -22,6 +25,7 @@ class Judgment:
     # Some order put no mass on either label: the other order alone would decide, so the
     # pair has no verdict (counted as undecided by the verification share, never a win).
     undecided: bool = False
+    method: ChoiceMethod = "logprobs"  # how the choice was scored (llm.choice)
 
     @property
     def prefers_chosen(self) -> bool | None:
@@ -65,4 +69,4 @@ def judge_pairs(
         for p, q, w, lose in zip(personas, questions, chosen, rejected, strict=True)
     ]
     choices = client.choose_both_orders_batch(items, description="judge (both orders)")
-    return [Judgment(c.probs[0], c.coverage, c.undecided) for c in choices]
+    return [Judgment(c.probs[0], c.coverage, c.undecided, c.method) for c in choices]

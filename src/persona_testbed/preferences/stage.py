@@ -279,6 +279,7 @@ def _chunk_frame(
             "judge_prefers_chosen", [j and j.prefers_chosen for j in judgments], dtype=pl.Boolean
         ),
         pl.Series("judge_coverage", [j and j.coverage for j in judgments], dtype=pl.Float64),
+        pl.Series("judge_method", [j and j.method for j in judgments], dtype=pl.String),
         pl.Series("revision_ok", [f is None for f in failures], dtype=pl.Boolean),
         pl.Series("revision_raw", [r.raw for r in revisions], dtype=pl.String),
         pl.Series("base_finish_reason", [r.finish_reason for r in rejected], dtype=pl.String),

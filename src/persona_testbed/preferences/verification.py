@@ -52,14 +52,32 @@ def _summary(frame: pl.DataFrame, seed: int, name: str) -> dict[str, Any]:
     }
 
 
+CONSTRAINED_NOTE = (
+    "constrained: the endpoint returns no log-probabilities, so in each order the judge named "
+    "one label under a JSON schema; P(y_w) is 0, 0.5 (the orders disagree: undecided) or 1"
+)
+
+
+def choice_methods(frame: pl.DataFrame) -> dict[str, int]:
+    """Judged pairs per choice method (logprobs / constrained); empty for older outputs."""
+    if "judge_method" not in frame.columns:
+        return {}
+    counts = frame["judge_method"].drop_nulls().value_counts(sort=True)
+    return {str(m): int(n) for m, n in counts.iter_rows()}
+
+
 def verification_report(frame: pl.DataFrame, judge_model: str, seed: int = 0) -> dict[str, Any]:
     """Per split and overall; `undecided` pairs (no label mass, or exactly 0.5) are left out
     of the share and counted separately. `frame` needs persona_id and prompt_id (the
-    bootstrap's clusters), split, judge_prefers_chosen and judge_p_chosen."""
+    bootstrap's clusters), split, judge_prefers_chosen and judge_p_chosen (and, when present,
+    judge_method: how many pairs each choice method scored)."""
+    methods = choice_methods(frame)
+    constrained = f"; {CONSTRAINED_NOTE}" if methods.get("constrained") else ""
     return {
         "judge_model": judge_model,
         "method": "role-played persona picks y_w vs y_l; both orders averaged; "
-        f"prefers y_w when P(y_w) > 0.5; {CI_METHOD}",
+        f"prefers y_w when P(y_w) > 0.5; {CI_METHOD}{constrained}",
+        "choice_methods": methods,
         "splits": {s: _summary(frame.filter(pl.col("split") == s), seed, s) for s in SPLITS},
         "overall": _summary(frame, seed, "all"),
         "paper_reference": PAPER_NOTE,
@@ -67,8 +85,11 @@ def verification_report(frame: pl.DataFrame, judge_model: str, seed: int = 0) ->
 
 
 def verification_markdown(report: dict[str, Any]) -> str:
+    methods = report.get("choice_methods") or {}
+    scored = ", ".join(f"{method} {count}" for method, count in methods.items())
     lines = [
         f"Judge: `{report['judge_model']}` ({report['method']}; docs/statistics.md).",
+        *(["", f"Choices scored by: {scored} (pairs)."] if scored else []),
         "",
         "| split | pairs | judged | prefer y_w | share | 95% CI | mean P(y_w) | personas |",
         "|---|---|---|---|---|---|---|---|",

@@ -78,5 +78,7 @@ def score_controversy(
         )
         for q in questions
     ]
-    choices = client.choose_both_orders_batch(items, description=description)
+    # P(yes) needs probabilities: no constrained fallback here (its 0/1 answers would turn
+    # the threshold into a vote); an endpoint without log-probabilities stops the stage.
+    choices = client.choose_both_orders_batch(items, description=description, fallback=False)
     return [ControversyScore(None if c.undecided else c.probs[0], c.coverage) for c in choices]

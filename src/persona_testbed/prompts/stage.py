@@ -112,6 +112,11 @@ def _controversy(
     if config.uses_llm and passed.any():
         if client is None:
             raise InputError("the controversy filter needs a model (or --controversy-threshold 0)")
+        if not client.backend.supports_logprobs:  # e.g. anthropic:: fail before any call
+            raise InputError(
+                f"the controversy filter needs log-probabilities, which {client.model_id} does "
+                "not return; use a model that does, or --controversy-threshold 0"
+            )
         indices = np.flatnonzero(passed.to_numpy())
         scores = score_controversy(client, frame["text"].gather(indices).to_list())
         for index, score in zip(indices, scores, strict=True):

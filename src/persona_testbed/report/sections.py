@@ -217,6 +217,15 @@ def preferences_facts(run: RunDir, section: Section) -> None:
     if VERIFICATION.exists(run):
         report = VERIFICATION.read(run)
         section.facts.append(("judge", str(report.get("judge_model", ""))))
+        methods = report.get("choice_methods") or {}
+        if methods:
+            section.facts.append(
+                (
+                    "judge choices scored by",
+                    ", ".join(f"{method}: {count} pairs" for method, count in methods.items())
+                    + (" (constrained: no log-probabilities)" if "constrained" in methods else ""),
+                )
+            )
         splits = dict(report.get("splits") or {})
         splits["all"] = report.get("overall") or {}
         rows = [
@@ -257,3 +266,14 @@ def agreement_facts(run: RunDir, section: Section) -> None:
                 if value.get("low") is not None:
                     shown += f" [{level:.0%} CI]"
                 section.facts.append((key.replace("_", " "), shown))
+        methods = (report.get("stats") or {}).get("choice_methods_by_annotator") or {}
+        constrained = {
+            spec: m["constrained"] for spec, m in methods.items() if m.get("constrained")
+        }
+        if constrained:
+            section.facts.append(
+                (
+                    "labels from constrained answers (no log-probabilities)",
+                    ", ".join(f"{spec}: {count}" for spec, count in constrained.items()),
+                )
+            )

@@ -70,7 +70,7 @@ _MALFORMED_BODY = (
     b'{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": '
     b'[{"index": 0, "message": {"role": "assistant", "content": "trunc'
 )
-_ACTION_FAULTS = frozenset({"slow", "drop", "malformed"})
+_ACTION_FAULTS = frozenset({"slow", "drop", "malformed", "no_logprobs"})
 # Well-formed JSON with an implausible reply, as a broken or buggy server sends it.
 _BAD_REPLY_FAULTS = frozenset({"nan_logprob", "positive_logprob", "negative_usage", "oversized"})
 
@@ -93,9 +93,11 @@ class FaultRule(BaseModel):
 
     ``kind`` is an HTTP error status as a string ("429", "500", "503", any 400-599 works) or one
     of "slow" (sleep ``delay`` s, then answer normally), "drop" (close the connection without a
-    response) or "malformed" (status 200 with a body that is not JSON). Bad but well-formed
-    replies: "nan_logprob" (a bare ``NaN`` logprob), "positive_logprob" (a logprob of 0.7),
-    "negative_usage" (negative token counts) and "oversized" (a reply ~4x beyond max_tokens).
+    response), "malformed" (status 200 with a body that is not JSON) or "no_logprobs" (a good
+    reply without the log-probabilities asked for, as many hosted endpoints answer). Bad but
+    well-formed replies: "nan_logprob" (a bare ``NaN`` logprob), "positive_logprob" (a logprob
+    of 0.7), "negative_usage" (negative token counts) and "oversized" (a reply ~4x beyond
+    max_tokens).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -155,12 +157,17 @@ class _State:
     total: int = 0
     completed: int = 0
     faulted: int = 0
+    # Requests inside their base-latency wait now, and the most there ever were at once: shows
+    # whether a client really sends concurrently, without timing anything.
+    waiting: int = 0
+    peak_concurrent: int = 0
     by_prompt: Counter[str] = field(default_factory=Counter)
 
     def reset(self) -> None:
         self.rules = []
         self.faults = []
         self.total = self.completed = self.faulted = 0
+        self.waiting = self.peak_concurrent = 0
         self.by_prompt = Counter()
 
     def take_fault(self, prompt: str) -> FaultRule | None:
@@ -409,7 +416,12 @@ class _Handlers:
                 await asyncio.sleep(fault.delay)
 
         if state.latency > 0:
-            await asyncio.sleep(state.latency)
+            state.waiting += 1
+            state.peak_concurrent = max(state.peak_concurrent, state.waiting)
+            try:
+                await asyncio.sleep(state.latency)
+            finally:
+                state.waiting -= 1
         if fault is not None and fault.kind == "malformed":
             return web.Response(body=_MALFORMED_BODY, status=200, content_type=_JSON)
 
@@ -425,7 +437,7 @@ class _Handlers:
             "finish_reason": finish_reason,
             "logprobs": None,
         }
-        if body.get("logprobs"):
+        if body.get("logprobs") and (fault is None or fault.kind != "no_logprobs"):
             dist = rule.logprobs if rule is not None and rule.logprobs else DEFAULT_LOGPROBS
             top = body.get("top_logprobs")
             choice["logprobs"] = _logprobs_block(dist, top if isinstance(top, int) else 0)
@@ -500,6 +512,7 @@ class _Handlers:
                 "completed": state.completed,
                 "by_prompt": dict(state.by_prompt),
                 "faulted": state.faulted,
+                "peak_concurrent": state.peak_concurrent,
                 "pending_faults": self._pending(),
             }
         )
@@ -739,7 +752,8 @@ class LoopbackServer:
         self._post("/_control/faults", faults)
 
     def stats(self) -> dict[str, Any]:
-        """``{"total", "completed", "by_prompt", "faulted", "pending_faults"}``."""
+        """The server's counters: total, completed, by_prompt, faulted, peak_concurrent and
+        pending_faults."""
         response = self._client().get("/_control/stats")
         response.raise_for_status()
         result: dict[str, Any] = response.json()

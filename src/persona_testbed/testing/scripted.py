@@ -27,11 +27,16 @@ class ScriptedBackend:
         model_id: str = "scripted:fake",
         max_concurrency: int | None = None,
         latency_s: float = 0.0,
+        logprobs: bool = True,
     ) -> None:
         self.model_id = model_id
         self.endpoint = "scripted"
         self.identity = f"scripted:{model_id}"
         self.max_concurrency = max_concurrency
+        # logprobs=False stands in for an endpoint that returns none (replies carry no
+        # top_logprobs), while still claiming support, so the client must detect it.
+        self.supports_logprobs = True
+        self._logprobs = logprobs
         self.calls: list[ChatRequest] = []
         self._script = script
         self._latency_s = latency_s
@@ -43,7 +48,7 @@ class ScriptedBackend:
         reply = self._script(request)
         text, probs = reply if isinstance(reply, tuple) else (reply, {})
         top = None
-        if request.top_logprobs:
+        if request.top_logprobs and self._logprobs:
             ranked = sorted(probs.items(), key=lambda item: item[1], reverse=True)
             top = [TokenLogprob(token=t, logprob=math.log(p)) for t, p in ranked if p > 0]
             text = top[0].token if top and request.max_tokens <= 1 else text

@@ -21,6 +21,9 @@ class Backend(Protocol):
     identity: str
     # Most requests the backend can serve at once (None: no limit of its own).
     max_concurrency: int | None
+    # Whether replies can carry first-token log-probabilities (False: choices are scored by a
+    # constrained answer instead; llm.choice).
+    supports_logprobs: bool
 
     async def complete(self, request: ChatRequest) -> ChatResult: ...
 

@@ -44,6 +44,7 @@ class LlamaCppBackend:
     max_concurrency: int | None = 1
     # Calls sharing a prompt prefix reuse its KV cache when they run back to back.
     reuses_prompt_prefix = True
+    supports_logprobs = True
 
     def __init__(
         self, model_id: str, model_path: Path, *, n_ctx: int = 4096, n_threads: int | None = None

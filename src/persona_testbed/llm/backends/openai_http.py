@@ -34,9 +34,13 @@ MAX_RETRY_AFTER_S = 120.0
 class TransientError(Exception):
     """A failure worth retrying; `retry_after` is the server's requested wait in seconds."""
 
-    def __init__(self, cause: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, cause: str, retry_after: float | None = None, *, rate_limited: bool = False
+    ) -> None:
         super().__init__(cause)
         self.retry_after = retry_after
+        # 429: the server is up but asks for less traffic (not a failure of the server).
+        self.rate_limited = rate_limited
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -91,6 +95,7 @@ class BackoffWait:
 
 class OpenAIBackend:
     max_concurrency: int | None = None
+    supports_logprobs = True
 
     def __init__(
         self,
@@ -116,6 +121,7 @@ class OpenAIBackend:
         self._max_connections = max_connections
         self._http: aiohttp.ClientSession | None = None
         self._supports_json_schema = True
+        self._sends_logprobs = True
 
     def _session(self) -> aiohttp.ClientSession:
         # Created lazily inside the running event loop; closed by aclose() at the end of a batch.
@@ -148,7 +154,7 @@ class OpenAIBackend:
                 body["response_format"] = request.response_format
             else:
                 body["response_format"] = {"type": "json_object"}
-        if request.top_logprobs:
+        if request.top_logprobs and self._sends_logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = min(request.top_logprobs, 20)
         return body
@@ -178,6 +184,11 @@ class OpenAIBackend:
             raise self._final_error(attempts, exc) from None
         raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying always yields
 
+    async def attempt_once(self, request: ChatRequest) -> ChatResult:
+        """One attempt, no retries: TransientError for a failure worth retrying (the caller
+        decides where; see backends.pool), LLMCallError for one that is not."""
+        return await self._attempt(request)
+
     def _final_error(self, attempts: int, cause: TransientError) -> LLMCallError:
         return LLMCallError(
             f"model {self.model_id} at {self.endpoint} failed after {attempts} attempts: {cause}"
@@ -198,11 +209,20 @@ class OpenAIBackend:
         except aiohttp.ClientError as exc:
             raise TransientError(f"connection failed ({type(exc).__name__}: {exc})") from None
         if status in RETRYABLE_STATUS:
-            raise TransientError(f"HTTP {status}: {_error_message(text, reason)}", retry_after)
+            raise TransientError(
+                f"HTTP {status}: {_error_message(text, reason)}",
+                retry_after,
+                rate_limited=status == 429,
+            )
         schema_refused = status == 400 and "response_format" in text
         if schema_refused and self._supports_json_schema and "response_format" in body:
             # The server cannot constrain to a JSON schema: fall back to plain JSON mode.
             self._supports_json_schema = False
+            return await self._attempt(request)
+        if status == 400 and "logprobs" in text and "logprobs" in body:
+            # A model that refuses log-probabilities (OpenAI's reasoning models): ask without
+            # them; the reply then has none, and choices fall back to a constrained answer.
+            self._sends_logprobs = False
             return await self._attempt(request)
         if status >= 400:
             raise LLMCallError(

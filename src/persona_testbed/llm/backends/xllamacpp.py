@@ -78,6 +78,7 @@ def first_token_logprobs(choice: dict[str, Any]) -> list[TokenLogprob] | None:
 
 
 class XLlamaCppBackend:
+    supports_logprobs = True
     # Calls sharing a prompt prefix reuse its KV cache when they run back to back.
     reuses_prompt_prefix = True
 

@@ -31,8 +31,8 @@ from typing import Any
 
 from persona_testbed.llm import ClientSettings, LLMClient, Message
 from persona_testbed.llm.backends.llamacpp import LlamaCppBackend
-from persona_testbed.llm.backends.local import usable_cores
-from persona_testbed.llm.backends.xllamacpp import XLlamaCppBackend, runtime_version
+from persona_testbed.llm.backends.local import runtime_version, usable_cores
+from persona_testbed.llm.backends.xllamacpp import XLlamaCppBackend
 from persona_testbed.llm.choice import CHOICE_TOP_LOGPROBS, label_probabilities
 from persona_testbed.llm.specs import embedded_model_path
 from persona_testbed.llm.types import ChatRequest, ChatResult
@@ -183,7 +183,7 @@ def main() -> None:
 
     cores = usable_cores()
     names = {
-        "xllamacpp": runtime_version(),
+        "xllamacpp": runtime_version("xllamacpp"),
         "llama-cpp-python": LlamaCppBackend(MODEL, path).runtime,
     }
     print(f"machine: {platform.machine()}, {cores} usable cores (shared with other work)")

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from persona_testbed.cli.options import make_settings
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import ChatRequest, ChatResult, ClientSettings, LLMClient, Message
 from persona_testbed.llm.backends.openai_http import TransientError
 from persona_testbed.llm.backends.pool import EndpointPool, PoolMember
 from persona_testbed.llm.breaker import BreakerState, CircuitBreaker
-from persona_testbed.llm.settings import EndpointSettings
+from persona_testbed.llm.settings import EndpointSettings, user_settings
 from persona_testbed.pipeline.config import LLMSection
 from persona_testbed.testing.loopback import LoopbackServer
 
@@ -298,7 +297,7 @@ def test_endpoints_come_from_the_config_or_a_repeated_base_url(
     with pytest.raises(ValidationError):
         LLMSection.model_validate({"endpoints": [{"base_url": "y", "wieght": 2}]})
 
-    one = make_settings(base_url=["http://h1/v1"], progress=False)
+    one = user_settings(base_url=["http://h1/v1"], show_progress=False)
     assert one.base_url == "http://h1/v1" and one.endpoints == ()
-    two = make_settings(base_url=["http://h1/v1", "http://h2/v1"], progress=False)
+    two = user_settings(base_url=["http://h1/v1", "http://h2/v1"], show_progress=False)
     assert [e.base_url for e in two.endpoints] == ["http://h1/v1", "http://h2/v1"]

@@ -26,14 +26,12 @@ from persona_testbed.contracts import ATTRIBUTES
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import Message, PriceTable, parse_spec
 from persona_testbed.stages.plan import (
+    CHARS_PER_TOKEN,
     DEFAULT_PERSONA_CHARS,
     DEFAULT_QUESTION_CHARS,
     PlanRow,
     counted_row,
 )
-
-# The usual rule of thumb for English text.
-CHARS_PER_TOKEN = 4
 
 
 def _tokens(messages: Sequence[Message]) -> int:

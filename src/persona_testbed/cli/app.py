@@ -26,7 +26,6 @@ from persona_testbed.cli.options import (
     CacheOption,
     ClientOptions,
     ModelOption,
-    make_settings,
     print_written,
     with_client_options,
 )
@@ -34,6 +33,7 @@ from persona_testbed.errors import PersonaError
 from persona_testbed.llm import LLMClient, ModelUsage, ResponseCache, list_models
 from persona_testbed.llm.batch import run_batch
 from persona_testbed.llm.progress import set_progress
+from persona_testbed.llm.settings import user_settings
 
 app = typer.Typer(
     name="persona",
@@ -71,7 +71,7 @@ def print_usage(usage: dict[str, ModelUsage]) -> None:
 @app.command()
 def models(base_url: BaseUrlOption = None) -> None:
     """List the model specs and say which are installed."""
-    settings = make_settings(base_url=base_url)
+    settings = user_settings(base_url=base_url)
     for info in list_models(settings):
         mark = "installed" if info.installed else "not installed"
         out.print(f"{info.spec:<22} {mark:<14} {info.description}\n{'':<37} {info.detail}")
@@ -99,7 +99,7 @@ def complete(
 @cache_app.command("stats")
 def cache_stats(cache: CacheOption = None) -> None:
     """Entries per model and size of the response cache."""
-    settings = make_settings(cache=cache)
+    settings = user_settings(cache=cache)
     assert settings.cache_path is not None
     store = ResponseCache(settings.cache_path)
     stats = store.stats()
@@ -115,7 +115,7 @@ def cache_clear(
     model: Annotated[str | None, typer.Option("--model", help="only this model spec")] = None,
 ) -> None:
     """Delete cached responses (all, or one model's)."""
-    settings = make_settings(cache=cache)
+    settings = user_settings(cache=cache)
     assert settings.cache_path is not None
     store = ResponseCache(settings.cache_path)
     removed = store.clear(model)

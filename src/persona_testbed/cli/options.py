@@ -61,29 +61,6 @@ ForceOption = Annotated[
 DEFAULT_MODEL_SPEC = DEFAULT_MODEL
 
 
-def make_settings(
-    *,
-    base_url: str | Sequence[str] | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    cache: Path | None = None,
-    no_cache: bool = False,
-    max_cost_usd: float | None = None,
-    prices: Path | None = None,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    progress: bool = True,
-) -> ClientSettings:
-    return user_settings(
-        base_url=base_url,
-        concurrency=concurrency,
-        cache=cache,
-        no_cache=no_cache,
-        max_cost_usd=max_cost_usd,
-        prices=prices,
-        timeout_s=timeout_s,
-        show_progress=progress,
-    )
-
-
 @dataclasses.dataclass(frozen=True)
 class ClientOptions:
     """The model-client options of one command line (`--base-url` ... `--progress`)."""
@@ -98,7 +75,9 @@ class ClientOptions:
     progress: bool = True
 
     def settings(self) -> ClientSettings:
-        return make_settings(**dataclasses.asdict(self))
+        options = dataclasses.asdict(self)
+        show_progress = options.pop("progress")
+        return user_settings(**options, show_progress=show_progress)
 
 
 # The command-line declaration of each ClientOptions field, in the order the help lists them.

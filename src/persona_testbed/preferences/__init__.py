@@ -27,7 +27,6 @@ from persona_testbed.preferences.plan import (
     DEFAULT_PERSONA_CHARS,
     DEFAULT_QUESTION_CHARS,
     CallPlan,
-    StepPlan,
     expected_unique,
     plan_calls,
 )
@@ -73,7 +72,6 @@ __all__ = [
     "PromptPools",
     "Refined",
     "StepOutput",
-    "StepPlan",
     "TemplateSet",
     "assign_prompts",
     "available_templates",

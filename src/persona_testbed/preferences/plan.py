@@ -12,26 +12,26 @@ from dataclasses import dataclass
 from persona_testbed.llm import PriceTable
 from persona_testbed.preferences.sampling import PairSizes
 from persona_testbed.preferences.templates import TemplateSet
+from persona_testbed.stages.plan import (
+    CHARS_PER_TOKEN,
+    DEFAULT_PERSONA_CHARS,
+    DEFAULT_QUESTION_CHARS,
+    PlanRow,
+    counted_row,
+)
 from persona_testbed.templates import SYSTEM, PromptTemplate
 
-CHARS_PER_TOKEN = 4
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "DEFAULT_PERSONA_CHARS",
+    "DEFAULT_QUESTION_CHARS",
+    "CallPlan",
+    "expected_unique",
+    "plan_calls",
+]
+
 # Chat formatting adds a few tokens per message (role markers).
 MESSAGE_OVERHEAD_TOKENS = 4
-# Lengths assumed when no run data is at hand: a 33-attribute persona in its canonical text
-# form is about 1,100 characters; a PRISM opening prompt about 90.
-DEFAULT_PERSONA_CHARS = 1100
-DEFAULT_QUESTION_CHARS = 90
-
-
-@dataclass(frozen=True)
-class StepPlan:
-    step: str
-    model: str
-    calls: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    priced: bool = True  # False: the price table has no entry for this model
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class CallPlan:
     n_pairs: int
     shared_base: bool
     base_calls_per_pair_mode: int
-    steps: tuple[StepPlan, ...]
+    steps: tuple[PlanRow, ...]
 
     @property
     def calls(self) -> int:
@@ -174,14 +174,8 @@ def plan_calls(
         completion_tokens = calls[step] * completion_per_call
         model = models[step]
         steps.append(
-            StepPlan(
-                step=step,
-                model=model,
-                calls=calls[step],
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                cost_usd=prices.cost(model, prompt_tokens, completion_tokens),
-                priced=prices.price(model) is not None,
+            counted_row(
+                "preferences", step, model, calls[step], prompt_tokens, completion_tokens, prices
             )
         )
     return CallPlan(n_personas, fitted, n_pairs, shared_base, n_pairs, tuple(steps))

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from persona_testbed import contracts
 from persona_testbed.agreement import LooConfig, ModelsConfig
 from persona_testbed.bench import BenchConfig
 from persona_testbed.census import PersonaConfig
@@ -24,7 +26,6 @@ from persona_testbed.stages.plan import (
     INSTRUCTION_CHARS,
     PlanContext,
     PlanRow,
-    counted_row,
     estimate_row,
 )
 from persona_testbed.stages.pool import ModelPool
@@ -111,7 +112,9 @@ PERSONAS: Stage[PersonaConfig] = Stage(
     record_prefixes=("personas", "census-compare"),
     config_type=PersonaConfig,
     run=_run_personas,
-    writes=fixed("personas.parquet", "census_reference.parquet", "census_compare.csv"),
+    writes=fixed(
+        contracts.PERSONAS.path, contracts.CENSUS_REFERENCE.path, contracts.CENSUS_COMPARE_CSV.path
+    ),
     plan=_personas_plan,
     models=lambda c: (c.model,) if c.use_llm else (),
     records=fixed("personas", "census-compare"),
@@ -171,7 +174,7 @@ PROMPTS: Stage[PromptsConfig] = Stage(
     title="Prompts",
     config_type=PromptsConfig,
     run=_run_prompts,
-    writes=fixed("prompts.parquet"),
+    writes=fixed(contracts.PROMPTS.path),
     plan=_prompts_plan,
     models=lambda c: (c.model,) if c.uses_llm else (),
     checks=_prompts_checks,
@@ -208,11 +211,7 @@ def _preferences_plan(config: PreferencesConfig, context: PlanContext) -> list[P
         plan_personas=n_personas,
         plan_prompts=n_kept,
     )
-    return [
-        counted_row("preferences", step.step, step.model, step.calls, step.prompt_tokens,
-                    step.completion_tokens, context.prices, f"{plan.n_pairs:,} pairs")
-        for step in plan.steps
-    ]  # fmt: skip
+    return [replace(step, note=f"{plan.n_pairs:,} pairs") for step in plan.steps]
 
 
 def _preferences_checks(config: PreferencesConfig) -> list[Check]:
@@ -232,8 +231,8 @@ PREFERENCES: Stage[PreferencesConfig] = Stage(
     title="Preferences",
     config_type=PreferencesConfig,
     run=_run_preferences,
-    reads=fixed("personas.parquet", "prompts.parquet"),
-    writes=fixed("preferences.parquet"),
+    reads=fixed(contracts.PERSONAS.path, contracts.PROMPTS.path),
+    writes=fixed(contracts.PREFERENCES.path),
     plan=_preferences_plan,
     models=lambda c: (c.model, c.judge_model),
     checks=_preferences_checks,
@@ -258,8 +257,8 @@ def _bench_plan(config: BenchConfig, context: PlanContext) -> list[PlanRow]:
 
 
 def _bench_reads(config: BenchConfig) -> tuple[str, ...]:
-    reads = () if config.personas is not None else ("personas.parquet",)
-    return reads + (() if config.prompts is not None else ("prompts.parquet",))
+    reads = () if config.personas is not None else (contracts.PERSONAS.path,)
+    return reads + (() if config.prompts is not None else (contracts.PROMPTS.path,))
 
 
 def _bench_checks(config: BenchConfig) -> list[Check]:
@@ -395,8 +394,8 @@ def _agreement_models(config: AgreementSection) -> tuple[str, ...]:
 
 
 def _agreement_reads(config: AgreementSection) -> tuple[str, ...]:
-    reads = ("personas.parquet",) if config.loo is not None else ()
-    return reads + (("preferences.parquet",) if config.models is not None else ())
+    reads = (contracts.PERSONAS.path,) if config.loo is not None else ()
+    return reads + ((contracts.PREFERENCES.path,) if config.models is not None else ())
 
 
 def _agreement_checks(config: AgreementSection) -> list[Check]:

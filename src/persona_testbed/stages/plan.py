@@ -15,6 +15,7 @@ from typing import Any
 
 from persona_testbed.llm import PriceTable, parse_spec
 
+# The usual rule of thumb for English text.
 CHARS_PER_TOKEN = 4
 # Lengths assumed when no run data is at hand (see preferences.plan, which measures them).
 DEFAULT_PERSONA_CHARS = 1100

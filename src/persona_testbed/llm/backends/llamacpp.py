@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from persona_testbed.llm.backends.base import LLMCallError
-from persona_testbed.llm.backends.local import COMPUTE_GATE, install_hint, usable_cores
+from persona_testbed.llm.backends.local import (
+    COMPUTE_GATE,
+    gguf_file,
+    gguf_identity,
+    install_hint,
+    runtime_version,
+    usable_cores,
+)
 from persona_testbed.llm.types import ChatRequest, ChatResult, TokenLogprob
 
 __all__ = ["LlamaCppBackend", "usable_cores"]
@@ -33,13 +39,6 @@ def _llama_response_format(response_format: dict[str, Any] | None) -> dict[str, 
     return response_format
 
 
-def _runtime_version() -> str:
-    try:
-        return f"llama-cpp-python {version('llama-cpp-python')}"
-    except PackageNotFoundError:
-        return "llama-cpp-python"
-
-
 class LlamaCppBackend:
     max_concurrency: int | None = 1
     # Calls sharing a prompt prefix reuse its KV cache when they run back to back.
@@ -50,13 +49,11 @@ class LlamaCppBackend:
         self, model_id: str, model_path: Path, *, n_ctx: int = 4096, n_threads: int | None = None
     ) -> None:
         self.model_id = model_id
-        self.model_path = Path(model_path)
-        if not self.model_path.is_file():
-            raise LLMCallError(f"model {model_id}: GGUF file not found: {self.model_path}")
+        self.model_path = gguf_file(model_id, model_path)
         self.endpoint = str(self.model_path)
         # The first runtime's identity, kept as it was so existing caches still replay.
-        self.identity = f"gguf:{self.model_path.name}:{self.model_path.stat().st_size}"
-        self.runtime = _runtime_version()
+        self.identity = gguf_identity(self.model_path)
+        self.runtime = runtime_version("llama-cpp-python")
         self._n_ctx = n_ctx
         self.n_threads = n_threads or usable_cores()
         self._llama: Any = None

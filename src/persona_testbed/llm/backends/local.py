@@ -11,9 +11,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Literal, get_args
 
 from persona_testbed.errors import PersonaError
+from persona_testbed.llm.backends.base import LLMCallError
 
 LocalRuntime = Literal["xllamacpp", "llama-cpp-python"]
 LOCAL_RUNTIMES: tuple[LocalRuntime, ...] = get_args(LocalRuntime)
@@ -27,6 +30,27 @@ _RUNTIME_INSTALL: dict[LocalRuntime, tuple[str, str]] = {
         "or make setup LOCAL_RUNTIME=llama-cpp-python)",
     ),
 }
+
+
+def runtime_version(runtime: LocalRuntime) -> str:
+    """`runtime` and its installed version, as each stage's usage records it."""
+    try:
+        return f"{runtime} {version(runtime)}"
+    except PackageNotFoundError:
+        return runtime
+
+
+def gguf_file(model_id: str, model_path: Path) -> Path:
+    """The model's GGUF file; a missing one fails naming the model and the path."""
+    path = Path(model_path)
+    if not path.is_file():
+        raise LLMCallError(f"model {model_id}: GGUF file not found: {path}")
+    return path
+
+
+def gguf_identity(path: Path) -> str:
+    """The file part of a local model's cache identity: its name and size."""
+    return f"gguf:{path.name}:{path.stat().st_size}"
 
 
 def usable_cores() -> int:

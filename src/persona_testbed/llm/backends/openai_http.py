@@ -23,6 +23,7 @@ from tenacity import (
 )
 
 from persona_testbed.llm.backends.base import LLMCallError
+from persona_testbed.llm.backends.chat_body import openai_chat_body
 from persona_testbed.llm.types import ChatRequest, ChatResult, TokenLogprob
 from persona_testbed.llm.validation import length_problem, logprob_problem, usage_problem
 
@@ -137,27 +138,13 @@ class OpenAIBackend:
         return self._http
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [m.model_dump() for m in request.messages],
-            "temperature": request.temperature,
-            "top_p": request.top_p,
-            "max_tokens": request.max_tokens,
-        }
-        seed = request.effective_seed()
-        if seed is not None:
-            body["seed"] = seed
-        if request.stop:
-            body["stop"] = list(request.stop)
-        if request.response_format is not None:
-            if self._supports_json_schema:
-                body["response_format"] = request.response_format
-            else:
-                body["response_format"] = {"type": "json_object"}
-        if request.top_logprobs and self._sends_logprobs:
-            body["logprobs"] = True
-            body["top_logprobs"] = min(request.top_logprobs, 20)
-        return body
+        return openai_chat_body(
+            request,
+            model=self.model,
+            json_schema=self._supports_json_schema,
+            logprobs=self._sends_logprobs,
+            max_top_logprobs=20,
+        )
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         # Fast path: most calls succeed at once, and building the retry machinery for each

@@ -19,15 +19,18 @@ import asyncio
 import math
 import secrets
 import threading
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from persona_testbed.llm.backends.base import LLMCallError
+from persona_testbed.llm.backends.chat_body import openai_chat_body
 from persona_testbed.llm.backends.local import (
     COMPUTE_GATE,
     LocalRuntime,
+    gguf_file,
+    gguf_identity,
     install_hint,
+    runtime_version,
     usable_cores,
 )
 from persona_testbed.llm.types import ChatRequest, ChatResult, TokenLogprob
@@ -35,32 +38,9 @@ from persona_testbed.llm.types import ChatRequest, ChatResult, TokenLogprob
 RUNTIME: LocalRuntime = "xllamacpp"
 
 
-def runtime_version() -> str:
-    try:
-        return f"{RUNTIME} {version(RUNTIME)}"
-    except PackageNotFoundError:
-        return RUNTIME
-
-
 def chat_body(request: ChatRequest) -> dict[str, Any]:
     """The OpenAI-shaped request the in-process server takes."""
-    body: dict[str, Any] = {
-        "messages": [m.model_dump() for m in request.messages],
-        "max_tokens": request.max_tokens,
-        "temperature": request.temperature,
-        "top_p": request.top_p,
-    }
-    seed = request.effective_seed()
-    if seed is not None:
-        body["seed"] = seed
-    if request.stop:
-        body["stop"] = list(request.stop)
-    if request.response_format is not None:
-        body["response_format"] = request.response_format
-    if request.top_logprobs:
-        body["logprobs"] = True
-        body["top_logprobs"] = request.top_logprobs
-    return body
+    return openai_chat_body(request)
 
 
 def first_token_logprobs(choice: dict[str, Any]) -> list[TokenLogprob] | None:
@@ -92,16 +72,12 @@ class XLlamaCppBackend:
         parallel: int = 1,
     ) -> None:
         self.model_id = model_id
-        self.model_path = Path(model_path)
-        if not self.model_path.is_file():
-            raise LLMCallError(f"model {model_id}: GGUF file not found: {self.model_path}")
+        self.model_path = gguf_file(model_id, model_path)
         self.endpoint = str(self.model_path)
         # Not the llama-cpp-python identity: the runtimes' answers differ (docs/benchmarks.md),
         # so a replay must never mix them.
-        self.identity = (
-            f"gguf:{self.model_path.name}:{self.model_path.stat().st_size}:runtime={RUNTIME}"
-        )
-        self.runtime = runtime_version()
+        self.identity = f"{gguf_identity(self.model_path)}:runtime={RUNTIME}"
+        self.runtime = runtime_version(RUNTIME)
         self.n_ctx = n_ctx
         self.n_threads = n_threads or usable_cores()
         self.parallel = max(parallel, 1)

@@ -21,8 +21,8 @@ from tests.chromium import CHROMIUM, needs_chromium
 if CHROMIUM.exists():
     from playwright.sync_api import Browser
 
-SECTIONS = ("population", "prompts", "preferences", "bench", "agreement", "run-facts")
-STAGES = ("personas", "prompts", "preferences", "bench", "agreement")
+SECTIONS = ("population", "prompts", "preferences", "bench", "agreement", "align", "run-facts")
+STAGES = ("personas", "prompts", "preferences", "bench", "agreement", "align")
 
 
 # A judge that prefers the revised answer in either order: an echo server's judge would only
@@ -106,7 +106,7 @@ def test_second_run_skips_every_finished_stage(full_run: tuple[Path, list[str]])
     _, printed = full_run
     skipped = [line for line in printed if "already done for this config: skipped" in line]
     assert [line.split("]")[0].lstrip("[") for line in skipped] == list(STAGES)
-    assert "(0 stages run, 5 skipped)" in printed[-1]
+    assert "(0 stages run, 6 skipped)" in printed[-1]
 
 
 @needs_chromium

@@ -184,7 +184,7 @@ def judge_run(data: AlignData, splits: Splits) -> MethodRun:
     (a hard choice, so no log-loss); a pair it did not judge counts as a tie."""
     judged = data.pairs.select("pair_id", JUDGE_COLUMN)
     frames = []
-    for split, frame in splits.tests.items():
+    for frame in splits.tests.values():
         if frame.is_empty():
             continue
         joined = frame.join(judged, on="pair_id", how="left", maintain_order="left")
@@ -343,42 +343,49 @@ def diagnostics(board: pl.DataFrame, data: AlignData) -> list[Diagnostic]:
     length = "" if share is None else f" (y_w is the shorter answer in {share:.0%} of pairs)"
     out: list[Diagnostic] = []
     for split in TEST_SPLITS:
-        rows = board.filter(pl.col("split") == split)
-        blind = rows.filter(pl.col("method") == PERSONA_BLIND)
-        aware = rows.filter((pl.col("kind") == AWARE) & pl.col("gap").is_not_null())
-        if blind.is_empty() or blind["accuracy"][0] is None:
-            out.append(Diagnostic(split, "undetermined",
-                                  f"{split}: no persona-blind accuracy, no verdict on pluralism."))  # fmt: skip
-            continue
-        accuracy, low, high = blind["accuracy"][0], blind["ci_low"][0], blind["ci_high"][0]
-        shown = f"{_fmt(accuracy)} [{_fmt(low)}, {_fmt(high)}]"
-        gaps_low = aware["gap_ci_low"].to_list()
-        if accuracy >= NEAR_PERFECT:
-            out.append(Diagnostic(split, "blind-near-perfect",
-                f"{split}: WARNING the persona-blind model is near perfect (accuracy {shown}): "
-                f"y_w differs from y_l in ways any reader sees{length}, so these pairs do not "
-                "test pluralism."))  # fmt: skip
-        elif aware.is_empty():
-            out.append(Diagnostic(split, "undetermined",
-                f"{split}: no persona-aware method to compare with the persona-blind model "
-                f"(accuracy {shown}); no verdict on pluralism."))  # fmt: skip
-        elif low is None or any(g is None for g in gaps_low):
-            out.append(Diagnostic(split, "undetermined",
-                f"{split}: too few personas for confidence intervals (persona-blind accuracy "
-                f"{shown}); no verdict on pluralism."))  # fmt: skip
-        elif any(g > 0 for g in gaps_low):
-            best = aware.sort("gap", descending=True).row(0, named=True)
-            out.append(Diagnostic(split, "persona-helps",
-                f"{split}: {best['method']} beats the persona-blind model by {_fmt(best['gap'])} "
-                f"[{_fmt(best['gap_ci_low'])}, {_fmt(best['gap_ci_high'])}]: the pairs reward "
-                "knowing the persona."))  # fmt: skip
-        elif low > 0.5:
-            out.append(Diagnostic(split, "not-pluralistic",
-                f"{split}: WARNING the persona-blind model is about as accurate as the "
-                f"persona-aware ones (accuracy {shown}, every gap CI covers 0) and beats chance: "
-                f"the pairs do not test pluralism{length}."))  # fmt: skip
-        else:
-            out.append(Diagnostic(split, "undetermined",
-                f"{split}: the persona-blind model does not beat chance (accuracy {shown}) and "
-                "no persona-aware method beats it: no verdict on pluralism."))  # fmt: skip
+        verdict, sentence = _verdict(board.filter(pl.col("split") == split), length)
+        out.append(Diagnostic(split, verdict, f"{split}: {sentence}"))
     return out
+
+
+def _verdict(rows: pl.DataFrame, length: str) -> tuple[str, str]:
+    """(verdict code, sentence) of one split's leaderboard rows."""
+    blind = rows.filter(pl.col("method") == PERSONA_BLIND)
+    aware = rows.filter((pl.col("kind") == AWARE) & pl.col("gap").is_not_null())
+    if blind.is_empty() or blind["accuracy"][0] is None:
+        return "undetermined", "no persona-blind accuracy, no verdict on pluralism."
+    accuracy, low, high = blind["accuracy"][0], blind["ci_low"][0], blind["ci_high"][0]
+    shown = f"{_fmt(accuracy)} [{_fmt(low)}, {_fmt(high)}]"
+    gaps_low = aware["gap_ci_low"].to_list()
+    if accuracy >= NEAR_PERFECT:
+        return "blind-near-perfect", (
+            f"WARNING the persona-blind model is near perfect (accuracy {shown}): y_w differs "
+            f"from y_l in ways any reader sees{length}, so these pairs do not test pluralism."
+        )
+    if aware.is_empty():
+        return "undetermined", (
+            f"no persona-aware method to compare with the persona-blind model (accuracy "
+            f"{shown}); no verdict on pluralism."
+        )
+    if low is None or any(g is None for g in gaps_low):
+        return "undetermined", (
+            f"too few personas for confidence intervals (persona-blind accuracy {shown}); no "
+            "verdict on pluralism."
+        )
+    if any(g > 0 for g in gaps_low):
+        best = aware.sort("gap", descending=True).row(0, named=True)
+        gap = f"{_fmt(best['gap'])} [{_fmt(best['gap_ci_low'])}, {_fmt(best['gap_ci_high'])}]"
+        return "persona-helps", (
+            f"{best['method']} beats the persona-blind model by {gap}: the pairs reward "
+            "knowing the persona."
+        )
+    if low > 0.5:
+        return "not-pluralistic", (
+            f"WARNING the persona-blind model is about as accurate as the persona-aware ones "
+            f"(accuracy {shown}, every gap CI covers 0) and beats chance: the pairs do not test "
+            f"pluralism{length}."
+        )
+    return "undetermined", (
+        f"the persona-blind model does not beat chance (accuracy {shown}) and no persona-aware "
+        "method beats it: no verdict on pluralism."
+    )

@@ -15,7 +15,7 @@ The pairs frame (a polars DataFrame), one row per pair and order:
 | `prompt` | text | the prompt |
 | `answer_a`, `answer_b` | text | the two answers in this row's order |
 | `split` | text | `train`, `test_seen` or `test_unseen` |
-| the persona attributes | text | every attribute personas.parquet has (e.g. `sex`, `religion`), and `age bracket` |
+| attributes | text | each one personas.parquet has (`sex`, `religion`, ...), `age bracket` |
 | `label` | integer | 1 when A is the preferred answer; only in the frame given to `fit` |
 
 The rows come in a seeded random order, and the frame given to `predict` has no `label` (nor

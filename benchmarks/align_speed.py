@@ -1,7 +1,8 @@
 """Wall time of `persona align` on a run directory (one with preferences.parquet).
 
-Runs the whole stage (embeddings, the three baselines, bootstrap CIs, slices, the figure) with
---force, so a finished align record is redone, and prints the seconds it took.
+Runs the whole stage as `persona align --run RUN_DIR --force` does (embeddings, the three
+baselines, bootstrap CIs, slices, the figure), so a finished align record is redone, and prints
+the seconds it took.
 
     .venv/bin/python benchmarks/align_speed.py RUN_DIR [--embedder minilm|hashing] [--seed 0]
 """
@@ -12,15 +13,17 @@ import argparse
 import time
 from pathlib import Path
 
-from persona_testbed.cli.app import main
+from typing import cast
+
+from persona_testbed.align import AlignConfig, run_align_stage
+from persona_testbed.align.config import EmbedderName
+from persona_testbed.run import RunDir
 
 
 def time_align(run: Path, embedder: str, seed: int) -> float:
+    config = AlignConfig(embedder=cast(EmbedderName, embedder), seed=seed)
     started = time.perf_counter()
-    args = ["align", "--run", str(run), "--embedder", embedder, "--seed", str(seed), "--force"]
-    code = main(args)
-    if code != 0:
-        raise SystemExit(code)
+    run_align_stage(RunDir.open(run), config, force=True)
     return time.perf_counter() - started
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-
 from typing import cast
 
 from persona_testbed.align import AlignConfig, run_align_stage

@@ -15,9 +15,11 @@ import pytest
 from pydantic import BaseModel
 
 from persona_testbed.agreement import LooConfig, ModelsConfig
+from persona_testbed.align import AlignConfig
 from persona_testbed.bench.config import BenchConfig, parse_models
 from persona_testbed.census import PersonaConfig
 from persona_testbed.cli.agreement import loo, models
+from persona_testbed.cli.align import align
 from persona_testbed.cli.bench import bench
 from persona_testbed.cli.census import personas
 from persona_testbed.cli.preferences import preferences
@@ -41,6 +43,7 @@ RENAMED: dict[str, dict[str, str | None]] = {
     "bench": {"model": "models", "slice_": "slices"},
     "loo": {"attributes": "n_attributes", "attribute": "attributes"},
     "models": {},
+    "align": {},
 }
 # Where the option's default is the field's in another form (a comma list, a negated flag).
 CONVERTED: dict[tuple[str, str], Callable[[Any], Any]] = {
@@ -50,6 +53,7 @@ CONVERTED: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("bench", "slice_"): lambda value: (),
     ("bench", "model"): parse_models,
     ("loo", "annotators"): lambda value: [],
+    ("align", "methods"): lambda value: tuple(value.split(",")),
 }
 
 COMMANDS: list[tuple[str, Callable[..., None], type[BaseModel]]] = [
@@ -59,6 +63,7 @@ COMMANDS: list[tuple[str, Callable[..., None], type[BaseModel]]] = [
     ("bench", bench, BenchConfig),
     ("loo", loo, LooConfig),
     ("models", models, ModelsConfig),
+    ("align", align, AlignConfig),
 ]
 
 

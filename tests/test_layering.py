@@ -11,6 +11,7 @@ from tests.conftest import REPO_ROOT
 
 LIBRARY_PACKAGES = (
     "persona_testbed.agreement",
+    "persona_testbed.align",
     "persona_testbed.annotate",
     "persona_testbed.bench",
     "persona_testbed.census",
@@ -63,5 +64,6 @@ def test_the_console_script_entry_runs_the_whole_app() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300
     )
     listed = done.stdout + done.stderr
-    for command in ("personas", "prompts", "preferences", "annotate", "run", "bench", "report"):
+    commands = ("personas", "prompts", "preferences", "annotate", "run", "bench", "align", "report")
+    for command in commands:
         assert f" {command} " in listed

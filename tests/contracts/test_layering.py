@@ -16,6 +16,7 @@ STAGES = (
     "bench",
     "agreement",
     "annotate",
+    "align",
     "report",
     "pipeline",
 )
@@ -26,6 +27,7 @@ ALLOWED_PUBLIC = {
     ("preferences", "prompts"),  # the train/held-out split size, for planning
     ("agreement", "preferences"),  # the DPF refinement step (agreement/dpf.py is the one door)
     ("annotate", "agreement"),  # the human majority vote, so both stages count it alike
+    ("align", "prompts"),  # the bundled sentence embedder (MiniLMEmbedder) and its protocol
 }
 
 

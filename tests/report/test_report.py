@@ -21,8 +21,8 @@ from tests.chromium import CHROMIUM, needs_chromium
 if CHROMIUM.exists():
     from playwright.sync_api import Browser
 
-SECTIONS = ("population", "prompts", "preferences", "bench", "agreement", "run-facts")
-STAGES = ("personas", "prompts", "preferences", "bench", "agreement")
+SECTIONS = ("population", "prompts", "preferences", "bench", "agreement", "align", "run-facts")
+STAGES = ("personas", "prompts", "preferences", "bench", "agreement", "align")
 
 
 # A judge that prefers the revised answer in either order: an echo server's judge would only
@@ -83,6 +83,8 @@ def test_report_has_every_section_with_its_model(full_run: tuple[Path, list[str]
     assert tuple(sections) == SECTIONS
     for key in SECTIONS[:-1]:
         assert 'class="missing"' not in sections[key], key
+        if key == "align":
+            continue  # the align stage calls no model
         assert "openai:loopback" in sections[key], f"{key} does not name its model"
         assert "Tiny model" not in sections[key]  # the loopback model is not the embedded one
     # The figures and tables the issue lists, by section.
@@ -96,6 +98,8 @@ def test_report_has_every_section_with_its_model(full_run: tuple[Path, list[str]
     assert "share preferring y_w" in sections["preferences"]
     assert "leave-one-out kappa per attribute" in sections["agreement"]
     assert "dropped prompts by reason" in sections["prompts"]
+    assert alts["align"] == ["accuracy"] and "leaderboard" in sections["align"]
+    assert "test pluralism?" in sections["align"]
     facts = sections["run-facts"]
     for stage in ("personas", "prompts", "preferences", "bench", "agreement-loo"):
         assert f"<td>{stage}</td>" in facts
@@ -106,7 +110,7 @@ def test_second_run_skips_every_finished_stage(full_run: tuple[Path, list[str]])
     _, printed = full_run
     skipped = [line for line in printed if "already done for this config: skipped" in line]
     assert [line.split("]")[0].lstrip("[") for line in skipped] == list(STAGES)
-    assert "(0 stages run, 5 skipped)" in printed[-1]
+    assert "(0 stages run, 6 skipped)" in printed[-1]
 
 
 @needs_chromium

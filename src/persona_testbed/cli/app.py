@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from persona_testbed.cli import agreement as agreement_commands
+from persona_testbed.cli import align as align_commands
 from persona_testbed.cli import annotate as annotate_commands
 from persona_testbed.cli import bench as bench_commands
 from persona_testbed.cli import census as census_commands
@@ -51,6 +52,7 @@ annotate_commands.register(app)
 pipeline_commands.register(app)
 bench_commands.register(app)
 agreement_commands.register(app)
+align_commands.register(app)
 report_commands.register(app)
 USER_FIXABLE_OS_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES})
 # soft_wrap: long lines (paths, usage) stay whole when piped to a file or a log.

@@ -54,6 +54,7 @@ PERSONAS = PersonasTable(
         "agreement-loo",
         "agreement-models",
         "annotate",
+        "align",
     ),
     columns=(Column("persona_id"),),
     optional=(
@@ -206,7 +207,7 @@ PREFERENCES = Table(
     command="persona preferences",
     what="preference pairs",
     description="one row per (persona, prompt): y_w = chosen (revised), y_l = rejected (base)",
-    readers=("agreement-models", "annotate", REPORT),
+    readers=("agreement-models", "annotate", "align", REPORT),
     columns=columns("pair_id", "persona_id", "prompt", "chosen", "rejected", type=TEXT),
     optional=(
         *columns("persona_text", "prompt_id", "topic", "split", "critique", type=TEXT),
@@ -548,6 +549,56 @@ REPORT_HTML = Output(
     description="the self-contained HTML report of every section",
 )
 
+# --- align -------------------------------------------------------------------------------
+
+ALIGN_LEADERBOARD = Table(
+    path="align/leaderboard.csv",
+    writer="align",
+    command="persona align",
+    what="align leaderboard",
+    description="pairwise accuracy and log-loss (with CIs) per method and test split, and the "
+    "gap over the persona-blind model",
+    readers=(REPORT,),
+    columns=(
+        *columns("method", "kind", "split", type=TEXT),
+        *columns("pairs", "personas", type=INTEGER),
+        *columns("accuracy", "ci_low", "ci_high", "log_loss", type=NUMBER),
+    ),
+    optional=(
+        *columns("log_loss_ci_low", "log_loss_ci_high", type=NUMBER),
+        *columns("gap", "gap_ci_low", "gap_ci_high", type=NUMBER),
+        Column("note", TEXT),
+    ),
+)
+ALIGN_LEADERBOARD_MD = Output(
+    path="align/leaderboard.md",
+    writer="align",
+    command="persona align",
+    what="align leaderboard (Markdown)",
+    description="the leaderboard with the pluralism diagnostic and notes",
+)
+ALIGN_SLICES = Table(
+    path="align/slices.csv",
+    writer="align",
+    command="persona align",
+    what="align slices",
+    description="accuracy per persona attribute value, per method and test split",
+    readers=(REPORT,),
+    columns=(
+        *columns("method", "split", "slice", "value", type=TEXT),
+        *columns("accuracy", "ci_low", "ci_high", type=NUMBER),
+        *columns("pairs", "personas", type=INTEGER),
+    ),
+)
+ALIGN_ACCURACY_PNG = Output(
+    path="align/accuracy.png",
+    writer="align",
+    command="persona align",
+    what="align accuracy figure",
+    description="accuracy per method and test split, with chance at 0.5",
+    readers=(REPORT,),
+)
+
 ARTIFACTS: tuple[Artifact, ...] = (
     PERSONAS,
     PERSONAS_JSONL,
@@ -592,6 +643,10 @@ ARTIFACTS: tuple[Artifact, ...] = (
     AGREEMENT_HUMAN_PAIRWISE,
     *AGREEMENT_FIGURES,
     AGREEMENT_SUMMARY,
+    ALIGN_LEADERBOARD,
+    ALIGN_LEADERBOARD_MD,
+    ALIGN_SLICES,
+    ALIGN_ACCURACY_PNG,
     PIPELINE_JSON,
     REPORT_HTML,
 )

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from persona_testbed.agreement import LooConfig, ModelsConfig
+from persona_testbed.align import AlignConfig
 from persona_testbed.bench import BenchConfig
 from persona_testbed.census import PersonaConfig
 from persona_testbed.llm import DEFAULT_MODEL, ClientSettings
@@ -92,6 +93,7 @@ class RunConfig(BaseModel):
     preferences: PreferencesConfig = Field(default_factory=PreferencesConfig)
     bench: BenchConfig = Field(default_factory=BenchConfig)
     agreement: AgreementSection = Field(default_factory=AgreementSection)
+    align: AlignConfig = Field(default_factory=AlignConfig)
     added: dict[str, Any] = Field(
         default_factory=dict, description="sections of stages registered besides the built-in"
     )

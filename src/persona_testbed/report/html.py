@@ -15,6 +15,7 @@ from persona_testbed.report.failures import add_failures_table
 from persona_testbed.report.sections import (
     Section,
     agreement_facts,
+    align_facts,
     build_section,
     population_facts,
     preferences_facts,
@@ -72,6 +73,7 @@ def build_sections(run: RunDir) -> list[Section]:
         "prompts": prompts_facts,
         "preferences": preferences_facts,
         "agreement": agreement_facts,
+        "align": align_facts,
     }
     for section in sections:
         if section.missing is None and section.key in extras:

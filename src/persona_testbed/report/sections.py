@@ -277,3 +277,21 @@ def agreement_facts(run: RunDir, section: Section) -> None:
                     ", ".join(f"{spec}: {count}" for spec, count in constrained.items()),
                 )
             )
+
+
+def align_facts(run: RunDir, section: Section) -> None:
+    """The pluralism diagnostic of each test split first: a leaderboard whose persona-blind
+    model wins says the pairs test surface features, not personas."""
+    record = run.stage_record("align")
+    if record is None:
+        return
+    stats = record.stats
+    diagnostics = stats.get("diagnostics") or {}
+    for split, entry in diagnostics.items():
+        if isinstance(entry, dict) and entry.get("sentence"):
+            section.facts.append((f"does {split} test pluralism?", str(entry["sentence"])))
+    if stats.get("embedder"):
+        section.facts.append(("embedder", str(stats["embedder"])))
+    pairs = stats.get("pairs") or {}
+    if isinstance(pairs, dict) and pairs:
+        section.facts.append(("pairs", ", ".join(f"{k}: {v}" for k, v in pairs.items())))

@@ -1,5 +1,6 @@
-"""The five built-in stages of `persona run`, in run order: personas, prompts, preferences,
-bench, agreement. Each is one `Stage` object over its package's own functions and config."""
+"""The six built-in stages of `persona run`, in run order: personas, prompts, preferences,
+bench, agreement, align. Each is one `Stage` object over its package's own functions and
+config."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from persona_testbed import contracts
 from persona_testbed.agreement import LooConfig, ModelsConfig
+from persona_testbed.align import AlignConfig
 from persona_testbed.bench import BenchConfig
 from persona_testbed.census import PersonaConfig
 from persona_testbed.errors import InputError, PersonaError
@@ -444,4 +446,37 @@ AGREEMENT: Stage[AgreementSection] = Stage(
     fingerprint_extra=_agreement_templates,
 )
 
-BUILTIN_STAGES: tuple[Stage[Any], ...] = (PERSONAS, PROMPTS, PREFERENCES, BENCH, AGREEMENT)
+
+# ---- align ---------------------------------------------------------------------------------
+
+
+def _run_align(run: RunDir, config: AlignConfig, pool: ModelPool, force: bool) -> None:
+    from persona_testbed.align import run_align_stage
+
+    # No model is called (the pool goes unused): reward models and baselines fit on the CPU.
+    run_align_stage(run, config, force=force)
+
+
+ALIGN: Stage[AlignConfig] = Stage(
+    name="align",
+    title="Alignment methods: preference prediction per persona",
+    config_type=AlignConfig,
+    run=_run_align,
+    reads=fixed(contracts.PREFERENCES.path, contracts.PERSONAS.path),
+    writes=fixed(
+        contracts.ALIGN_LEADERBOARD.path,
+        contracts.ALIGN_LEADERBOARD_MD.path,
+        contracts.ALIGN_SLICES.path,
+        contracts.ALIGN_ACCURACY_PNG.path,
+    ),
+    # No LLM call: the dry run has no row for it (the default, empty plan).
+)
+
+BUILTIN_STAGES: tuple[Stage[Any], ...] = (
+    PERSONAS,
+    PROMPTS,
+    PREFERENCES,
+    BENCH,
+    AGREEMENT,
+    ALIGN,
+)

@@ -32,7 +32,7 @@ REQUESTS_SUFFIX = ".requests.jsonl"
 OUTPUT_SUFFIX = ".output.jsonl"
 
 
-class RequestDeferred(Exception):  # noqa: N818 - a signal, not an error the user sees
+class RequestDeferred(Exception):
     """Raised inside the client for a request held for export; never a PersonaError, so no
     stage mistakes it for a failed call (the client turns the batch into BatchExportedError)."""
 
@@ -63,9 +63,7 @@ def batch_output_path(input_path: Path) -> Path:
     return input_path.with_name(input_path.name.removesuffix(INPUT_SUFFIX) + OUTPUT_SUFFIX)
 
 
-def write_batch(
-    batch_dir: Path, model_id: str, pending: Mapping[str, PendingRequest]
-) -> Path:
+def write_batch(batch_dir: Path, model_id: str, pending: Mapping[str, PendingRequest]) -> Path:
     """Write the batch input and its request sidecar; the name holds the model and a hash of
     the keys, so exporting the same wave twice rewrites the same file."""
     keys = sorted(pending)

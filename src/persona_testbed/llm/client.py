@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
@@ -432,10 +433,9 @@ class LLMClient:
 
             async def worker() -> None:
                 for index in indices:
-                    try:
+                    # Held for export: the rest of the batch is still collected.
+                    with contextlib.suppress(RequestDeferred):
                         results[index] = await work(items[index])
-                    except RequestDeferred:
-                        pass  # held for export: the rest of the batch is still collected
                     progress.advance(self._usage.cache_hits - hits_before)
 
             try:

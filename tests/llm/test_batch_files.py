@@ -153,3 +153,14 @@ def test_export_needs_the_cache(tmp_path: Path) -> None:
     settings = ClientSettings(cache_path=None, execution="export", base_url="http://127.0.0.1:9/v1")
     with pytest.raises(PersonaError, match="needs the response cache"):
         LLMClient.from_spec("openai:loopback", settings)
+
+
+def test_the_run_file_and_the_options_set_the_execution(tmp_path: Path) -> None:
+    from persona_testbed.cli.options import ClientOptions
+    from persona_testbed.pipeline.config import LLMSection
+
+    section = LLMSection(execution="export", batch_dir=tmp_path / "b", cache=tmp_path / "c.db")
+    settings = section.settings()
+    assert settings.execution == "export" and settings.resolved_batch_dir() == tmp_path / "b"
+    options = ClientOptions(execution="export", cache=tmp_path / "c.db").settings()
+    assert options.execution == "export" and options.resolved_batch_dir() == tmp_path / "batches"

@@ -14,6 +14,7 @@ from rich.console import Console
 from persona_testbed.cli import agreement as agreement_commands
 from persona_testbed.cli import align as align_commands
 from persona_testbed.cli import annotate as annotate_commands
+from persona_testbed.cli import batch as batch_commands
 from persona_testbed.cli import bench as bench_commands
 from persona_testbed.cli import census as census_commands
 from persona_testbed.cli import pipeline as pipeline_commands
@@ -54,6 +55,7 @@ bench_commands.register(app)
 agreement_commands.register(app)
 align_commands.register(app)
 report_commands.register(app)
+batch_commands.register(app)
 USER_FIXABLE_OS_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES})
 # soft_wrap: long lines (paths, usage) stay whole when piped to a file or a log.
 out = Console(soft_wrap=True)

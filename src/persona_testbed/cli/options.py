@@ -15,7 +15,12 @@ from rich.console import Console
 
 from persona_testbed.llm import DEFAULT_MODEL, ClientSettings, LLMClient
 from persona_testbed.llm.progress import set_progress
-from persona_testbed.llm.settings import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, user_settings
+from persona_testbed.llm.settings import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_TIMEOUT_S,
+    ExecutionSetting,
+    user_settings,
+)
 from persona_testbed.stages.pool import ModelPool
 
 ModelOption = Annotated[
@@ -52,6 +57,18 @@ PricesOption = Annotated[
 TimeoutOption = Annotated[
     float, typer.Option("--timeout-s", "--timeout", help="per-request timeout (s)")
 ]
+ExecutionOption = Annotated[
+    ExecutionSetting,
+    typer.Option(
+        "--execution",
+        help="online: call the model; export: write the requests the cache lacks to an OpenAI "
+        "Batch file (vLLM run-batch) and stop, then `persona batch import` and run again",
+    ),
+]
+BatchDirOption = Annotated[
+    Path | None,
+    typer.Option("--batch-dir", help="where --execution export writes (default: beside --cache)"),
+]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="progress bar")]
 SeedOption = Annotated[int, typer.Option("--seed", min=0, help="the one seed of every draw")]
 ForceOption = Annotated[
@@ -72,6 +89,8 @@ class ClientOptions:
     max_cost_usd: float | None = None
     prices: Path | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
+    execution: ExecutionSetting = "online"
+    batch_dir: Path | None = None
     progress: bool = True
 
     def settings(self) -> ClientSettings:
@@ -89,6 +108,8 @@ CLIENT_OPTIONS: dict[str, object] = {
     "max_cost_usd": MaxCostOption,
     "prices": PricesOption,
     "timeout_s": TimeoutOption,
+    "execution": ExecutionOption,
+    "batch_dir": BatchDirOption,
     "progress": ProgressOption,
 }
 

@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm.backends.base import Backend, LoadsModel
+from persona_testbed.llm.backends.chat_body import openai_chat_body
+from persona_testbed.llm.batchfiles import (
+    BatchExportedError,
+    PendingRequest,
+    RequestDeferred,
+    write_batch,
+)
 from persona_testbed.llm.cache import ResponseCache
 from persona_testbed.llm.choice import (
     CHOICE_TOP_LOGPROBS,
@@ -23,7 +32,7 @@ from persona_testbed.llm.choice import (
     label_probabilities,
 )
 from persona_testbed.llm.progress import BatchProgress, status
-from persona_testbed.llm.settings import ClientSettings
+from persona_testbed.llm.settings import ClientSettings, default_batch_dir
 from persona_testbed.llm.structured import json_schema_format, parse_reply, reask_message
 from persona_testbed.llm.types import (
     ChatRequest,
@@ -106,6 +115,17 @@ class LLMClient:
         # Set once a reply to a log-probability request comes back without any: from then on
         # choices go straight to the constrained answer (see achoose).
         self._no_logprobs_seen = False
+        # execution "export": requests the cache lacks, by cache key, until the batch that
+        # asked for them ends and they are written to one batch file (llm.batchfiles).
+        self._pending: dict[str, PendingRequest] = {}
+        self._batch_dir: Path | None = None
+        if self.settings.execution == "export":
+            if cache is None:
+                raise PersonaError(
+                    "--execution export needs the response cache (imported replies land there); "
+                    "drop --no-cache"
+                )
+            self._batch_dir = self.settings.batch_dir or default_batch_dir(cache.path)
 
     @classmethod
     def from_spec(
@@ -164,6 +184,14 @@ class LLMClient:
             if hit is not None:
                 self._usage.cache_hits += 1
                 return hit
+        if self._batch_dir is not None:
+            # Export mode: never sent (a cached reply is replayed even under `refresh`, as
+            # nothing could answer anew); held for this batch's file instead.
+            if refresh and self.cache is not None and (hit := self.cache.get(key)) is not None:
+                self._usage.cache_hits += 1
+                return hit
+            self._pending[key] = PendingRequest(request.canonical_json(), self._batch_body(request))
+            raise RequestDeferred(key)
         state = self._loop_state()
         pending = state.inflight.get(key)
         if pending is not None:  # the same request is already on its way: share its answer
@@ -193,6 +221,22 @@ class LLMClient:
             raise
         finally:
             state.inflight.pop(key, None)
+
+    def _served_model(self) -> str:
+        """The model name a batch body carries: the server's name for an openai: spec."""
+        served = getattr(self.backend, "model", None)
+        return served if isinstance(served, str) else self.model_id
+
+    def _batch_body(self, request: ChatRequest) -> dict[str, Any]:
+        # 20 alternatives: the most OpenAI and vLLM return by default, as the HTTP backend asks.
+        return openai_chat_body(request, model=self._served_model(), max_top_logprobs=20)
+
+    def _raise_exported(self) -> NoReturn:
+        """Write the held requests to one batch file and stop the stage with how to go on."""
+        assert self._batch_dir is not None
+        pending, self._pending = self._pending, {}
+        path = write_batch(self._batch_dir, self.model_id, pending)
+        raise BatchExportedError(len(pending), self.model_id, path, self._served_model())
 
     async def _claim_or_wait(self, key: str, *, refresh: bool = False) -> ChatResult | None:
         """Claim `key` in the cache (None: this process sends the request), or wait while
@@ -389,7 +433,9 @@ class LLMClient:
 
             async def worker() -> None:
                 for index in indices:
-                    results[index] = await work(items[index])
+                    # Held for export: the rest of the batch is still collected.
+                    with contextlib.suppress(RequestDeferred):
+                        results[index] = await work(items[index])
                     progress.advance(self._usage.cache_hits - hits_before)
 
             try:
@@ -399,6 +445,8 @@ class LLMClient:
             except BaseExceptionGroup as group_error:
                 # Surface the first real error (a clear PersonaError), not the group wrapper.
                 raise group_error.exceptions[0] from None
+        if self._pending:  # one wave of a step goes out as one file, not request by request
+            self._raise_exported()
         return results
 
     async def acomplete_many(
@@ -416,6 +464,8 @@ class LLMClient:
         async def wrapped() -> ResultT:
             try:
                 return await coroutine
+            except RequestDeferred:  # a request outside any batch (complete, achoose)
+                self._raise_exported()
             finally:
                 await self.backend.aclose()
 

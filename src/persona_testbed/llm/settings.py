@@ -31,6 +31,8 @@ def _threads_from_env() -> int | None:
 
 
 ChoiceMethodSetting = Literal["auto", "logprobs", "constrained"]
+# online: send what the cache lacks; export: write it to a batch file instead (llm.batchfiles).
+ExecutionSetting = Literal["online", "export"]
 
 
 class EndpointSettings(BaseModel):
@@ -102,6 +104,14 @@ class ClientSettings(BaseModel):
         "constrained: always the constrained answer (an endpoint declared without logprobs)",
     )
     max_cost_usd: float | None = Field(None, description="stop before spending more than this")
+    execution: ExecutionSetting = Field(
+        "online",
+        description="online: send requests the cache lacks; export: write them to an OpenAI "
+        "Batch input file (vLLM run-batch) and stop, for `persona batch import` to fill the cache",
+    )
+    batch_dir: Path | None = Field(
+        None, description="where exported batch files go (None: `batches/` beside the cache)"
+    )
     prices: PriceTable = Field(default_factory=PriceTable)
     show_progress: bool = True
     refresh_failed: bool = Field(
@@ -124,6 +134,16 @@ class ClientSettings(BaseModel):
     def resolved_base_url(self) -> str:
         return (self.base_url or DEFAULT_OPENAI_BASE_URL).rstrip("/")
 
+    def resolved_batch_dir(self) -> Path | None:
+        """Where batch files go: `batch_dir`, else `batches/` beside the cache (None: no cache)."""
+        if self.batch_dir is not None:
+            return self.batch_dir
+        return None if self.cache_path is None else default_batch_dir(self.cache_path)
+
+
+def default_batch_dir(cache_path: Path) -> Path:
+    return Path(cache_path).parent / "batches"
+
 
 def user_settings(
     *,
@@ -138,6 +158,8 @@ def user_settings(
     max_cost_usd: float | None = None,
     prices: Path | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    execution: ExecutionSetting = "online",
+    batch_dir: Path | None = None,
     show_progress: bool = True,
 ) -> ClientSettings:
     """ClientSettings from what a user sets, under the one spelling both the run file's `llm:`
@@ -150,6 +172,8 @@ def user_settings(
         prices=PriceTable.load(prices),
         show_progress=show_progress,
         choice_method=choice_method,
+        execution=execution,
+        batch_dir=batch_dir,
     )
     if breaker_failures is not None:
         settings.breaker_failures = breaker_failures

@@ -22,6 +22,7 @@ from persona_testbed.llm.settings import (
     DEFAULT_TIMEOUT_S,
     ChoiceMethodSetting,
     EndpointSettings,
+    ExecutionSetting,
     user_settings,
 )
 from persona_testbed.preferences import PreferencesConfig
@@ -67,6 +68,12 @@ class LLMSection(BaseModel):
     max_cost_usd: float | None = Field(None, ge=0)
     prices: Path | None = Field(None, description="YAML/JSON price table to extend the default")
     cache: Path | None = Field(None, description="response cache file (default: user cache)")
+    execution: ExecutionSetting = Field(
+        "online", description="online, or export: write uncached requests to a batch file"
+    )
+    batch_dir: Path | None = Field(
+        None, description="where exported batch files go (default: batches/ beside the cache)"
+    )
 
     @model_validator(mode="after")
     def _one_way_to_the_server(self) -> LLMSection:

@@ -216,44 +216,46 @@ class OpenAIBackend:
                 f"model {self.model_id} at {self.endpoint}: HTTP {status}: "
                 f"{_error_message(text, reason)}"
             )
-        return self._parse(text, request)
-
-    def _parse(self, text: str, request: ChatRequest) -> ChatResult:
-        """The reply, or TransientError for a body that is not a usable completion (so it is
-        retried, and never reaches the cache)."""
-        try:
-            payload = json.loads(text)
-            choice = payload["choices"][0]
-            content = choice["message"].get("content") or ""
-            if not isinstance(content, str):
-                raise TypeError("content is not text")
-            usage = payload.get("usage") or {}
-            alternatives = _first_token_alternatives(choice.get("logprobs"))
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise TransientError(f"malformed response body: {text[:80]!r}") from None
-        problem = usage_problem(usage) or next(
-            (p for token, lp in alternatives or () if (p := logprob_problem(token, lp))), None
-        )
-        if problem is None:
-            completion_tokens = int(usage.get("completion_tokens") or 0)
-            problem = length_problem(request, content, completion_tokens)
-        if problem is not None:
-            raise TransientError(f"malformed response body: {problem}")
-        return ChatResult(
-            text=content,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=completion_tokens,
-            finish_reason=choice.get("finish_reason"),
-            top_logprobs=None
-            if alternatives is None
-            else [TokenLogprob(token=token, logprob=lp) for token, lp in alternatives],
-            model=self.model_id,
-        )
+        return parse_completion(text, request, self.model_id)
 
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+
+def parse_completion(text: str, request: ChatRequest, model_id: str) -> ChatResult:
+    """The reply in a chat.completion body, or TransientError for a body that is not a usable
+    completion (so it is retried, and never reaches the cache). Also parses the bodies of a
+    batch service's output (llm.batchfiles), so both paths cache the same result."""
+    try:
+        payload = json.loads(text)
+        choice = payload["choices"][0]
+        content = choice["message"].get("content") or ""
+        if not isinstance(content, str):
+            raise TypeError("content is not text")
+        usage = payload.get("usage") or {}
+        alternatives = _first_token_alternatives(choice.get("logprobs"))
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise TransientError(f"malformed response body: {text[:80]!r}") from None
+    problem = usage_problem(usage) or next(
+        (p for token, lp in alternatives or () if (p := logprob_problem(token, lp))), None
+    )
+    if problem is None:
+        completion_tokens = int(usage.get("completion_tokens") or 0)
+        problem = length_problem(request, content, completion_tokens)
+    if problem is not None:
+        raise TransientError(f"malformed response body: {problem}")
+    return ChatResult(
+        text=content,
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=completion_tokens,
+        finish_reason=choice.get("finish_reason"),
+        top_logprobs=None
+        if alternatives is None
+        else [TokenLogprob(token=token, logprob=lp) for token, lp in alternatives],
+        model=model_id,
+    )
 
 
 def _first_token_alternatives(logprobs: Any) -> list[tuple[str, float]] | None:

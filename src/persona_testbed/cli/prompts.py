@@ -76,6 +76,10 @@ def prompts(
     min_words: Annotated[
         int, typer.Option("--min-words", min=0, help="drop prompts under this many words")
     ] = 5,
+    max_prompts: Annotated[
+        int | None,
+        typer.Option("--max-prompts", min=1, help="curate a seeded sample of N source prompts"),
+    ] = None,
     controversy_threshold: Annotated[
         float,
         typer.Option(
@@ -104,6 +108,7 @@ def prompts(
             id_column=id_column,
             topic_column=topic_column,
             min_words=min_words,
+            max_prompts=max_prompts,
             controversy_threshold=controversy_threshold,
             model=model,
             clusters=clusters,

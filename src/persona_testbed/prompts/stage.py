@@ -57,6 +57,9 @@ class PromptsConfig(BaseModel):
     id_column: str | None = None
     topic_column: str | None = None
     min_words: int = Field(5, ge=0)
+    max_prompts: int | None = Field(
+        None, ge=1, description="curate a seeded sample of this many source prompts (None: all)"
+    )
     controversy_threshold: float = Field(DEFAULT_CONTROVERSY_THRESHOLD, ge=0.0, le=1.0)
     model: str = DEFAULT_MODEL
     clusters: int | None = Field(None, ge=1, description="None: choose k by silhouette")
@@ -82,6 +85,17 @@ class PromptsConfig(BaseModel):
 
 
 def load_source(config: PromptsConfig) -> pl.DataFrame:
+    """The source's prompts; with `max_prompts`, a seeded sample of them in source order (a
+    sample, not the first rows: a file's order often follows its topics or its authors)."""
+    frame = _read_source(config)
+    if config.max_prompts is None or frame.height <= config.max_prompts:
+        return frame
+    rng = child_rng(config.seed, "prompts/max_prompts")
+    keep = np.sort(rng.choice(frame.height, size=config.max_prompts, replace=False))
+    return frame[keep]
+
+
+def _read_source(config: PromptsConfig) -> pl.DataFrame:
     if config.source == "demo":
         return read_demo()
     assert config.path is not None

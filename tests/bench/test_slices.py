@@ -5,7 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from persona_testbed.bench.slices import age_bracket_expr, parse_slice
+from persona_testbed.bench.slices import parse_slice
+from persona_testbed.contracts import age_bracket_expr
 from persona_testbed.errors import InputError
 
 

@@ -7,22 +7,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from persona_testbed.align.methods import BUILTIN_METHODS, registered_methods
-from persona_testbed.align.pairs import AGE_BRACKET
-from persona_testbed.contracts import ATTRIBUTES
+from persona_testbed.contracts import AGE_BRACKET, ATTRIBUTES, HEADLINE_SLICES
 from persona_testbed.estimation import RESAMPLES
 
 EmbedderName = Literal["minilm", "hashing"]
 
 # The persona attributes whose values get an accuracy slice (the bench's headline ones).
-DEFAULT_SLICES: tuple[str, ...] = (
-    AGE_BRACKET,
-    "sex",
-    "race",
-    "political views",
-    "ideology",
-    "religion",
-    "education",
-)
+DEFAULT_SLICES: tuple[str, ...] = HEADLINE_SLICES
 
 
 class AlignConfig(BaseModel):

@@ -24,8 +24,8 @@ from persona_testbed.align.features import (
     pair_differences,
     top_components,
 )
-from persona_testbed.align.pairs import AGE_BRACKET, LABEL
-from persona_testbed.contracts import ATTRIBUTES
+from persona_testbed.align.pairs import LABEL
+from persona_testbed.contracts import AGE_BRACKET, ATTRIBUTES
 from persona_testbed.prompts import Embedder
 
 Probabilities = npt.NDArray[np.float64]

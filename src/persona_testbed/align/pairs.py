@@ -31,10 +31,11 @@ import numpy as np
 import polars as pl
 
 from persona_testbed.contracts import (
-    AGE_BRACKETS,
+    AGE_BRACKET,
     ATTRIBUTES,
     PERSONAS,
     PREFERENCES,
+    age_bracket,
     persona_texts,
 )
 from persona_testbed.errors import InputError
@@ -42,7 +43,6 @@ from persona_testbed.errors import InputError
 TRAIN, TEST_SEEN, TEST_UNSEEN = "train", "test_seen", "test_unseen"
 TEST_SPLITS: tuple[str, ...] = (TEST_SEEN, TEST_UNSEEN)
 CHOSEN_FIRST, REJECTED_FIRST = "chosen_first", "rejected_first"
-AGE_BRACKET = "age bracket"
 LABEL = "label"
 JUDGE_COLUMN = "judge_prefers_chosen"
 PAIR_COLUMNS: tuple[str, ...] = (
@@ -77,16 +77,6 @@ class AlignData:
         return JUDGE_COLUMN in self.pairs.columns and self.pairs[JUDGE_COLUMN].null_count() < (
             self.pairs.height
         )
-
-
-def age_bracket(age: int | None) -> str | None:
-    """The contracts' age bracket label of an age (None without one)."""
-    if age is None:
-        return None
-    for low, high, label in AGE_BRACKETS:
-        if low <= age <= high:
-            return label
-    return None
 
 
 def _text(frame: pl.DataFrame, name: str) -> pl.Expr:

@@ -14,22 +14,13 @@ from typing import Literal
 
 import polars as pl
 
-from persona_testbed.contracts import AGE_BRACKETS, ATTRIBUTES
+from persona_testbed.contracts import AGE_BRACKET, ATTRIBUTES, HEADLINE_SLICES, age_bracket_expr
 from persona_testbed.errors import InputError
 
-AGE_BRACKET = "age bracket"
 SLICE_ATTRIBUTES: tuple[str, ...] = (*ATTRIBUTES, AGE_BRACKET)
 
 # Reported for every run (the issue's examples plus the other census headline attributes).
-DEFAULT_SLICE_ATTRIBUTES: tuple[str, ...] = (
-    AGE_BRACKET,
-    "sex",
-    "race",
-    "political views",
-    "ideology",
-    "religion",
-    "education",
-)
+DEFAULT_SLICE_ATTRIBUTES: tuple[str, ...] = HEADLINE_SLICES
 
 _CLAUSE = re.compile(r"^(?P<attribute>[^=!]+?)\s*(?P<op>!=|=)\s*(?P<value>.*)$")
 
@@ -107,15 +98,6 @@ def parse_slice(text: str) -> SliceFilter:
         op: Operator = "!=" if match["op"] == "!=" else "="
         clauses.append(SliceClause(attribute, op, value))
     return SliceFilter(text=text, clauses=tuple(clauses))
-
-
-def age_bracket_expr() -> pl.Expr:
-    """Census age bracket of the `age` column (the brackets of the census comparison)."""
-    age = pl.col("age").cast(pl.Int64, strict=False)
-    expression = pl.lit(None, dtype=pl.String)
-    for lo, hi, label in reversed(AGE_BRACKETS):
-        expression = pl.when(age.is_between(lo, hi)).then(pl.lit(label)).otherwise(expression)
-    return expression.alias(AGE_BRACKET)
 
 
 def with_age_bracket(frame: pl.DataFrame) -> pl.DataFrame:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from persona_testbed.contracts.brackets import AGE_BRACKETS
+from persona_testbed.contracts.brackets import age_bracket as contract_age_bracket
 
 # INDP label prefix -> industry sector (2017 NAICS-based Census industry groups).
 INDUSTRY_SECTORS: dict[str, str] = {
@@ -158,10 +158,11 @@ def lanp_group_expr(lanp: pl.Expr) -> pl.Expr:
 
 
 def age_bracket(age: int) -> str:
-    for lo, hi, label in AGE_BRACKETS:
-        if lo <= age <= hi:
-            return label
-    raise ValueError(f"age {age} out of range")
+    """The bracket of a census age; one outside every bracket is a data error."""
+    label = contract_age_bracket(age)
+    if label is None:
+        raise ValueError(f"age {age} out of range")
+    return label
 
 
 # Yes/no labels that read ambiguously on their own get a persona-facing wording.

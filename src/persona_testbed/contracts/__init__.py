@@ -78,7 +78,13 @@ from persona_testbed.contracts.artifacts import (
     VERIFICATION_MD,
     artifact_at,
 )
-from persona_testbed.contracts.brackets import AGE_BRACKETS
+from persona_testbed.contracts.brackets import (
+    AGE_BRACKET,
+    AGE_BRACKETS,
+    HEADLINE_SLICES,
+    age_bracket,
+    age_bracket_expr,
+)
 from persona_testbed.contracts.items import persona_texts, preference_items
 from persona_testbed.contracts.persona import (
     ATTRIBUTES,
@@ -94,6 +100,7 @@ from persona_testbed.contracts.persona import (
 )
 
 __all__ = [
+    "AGE_BRACKET",
     "AGE_BRACKETS",
     "AGREEMENT_FIGURES",
     "AGREEMENT_HUMANS_HISTOGRAMS_PNG",
@@ -135,6 +142,7 @@ __all__ = [
     "CENSUS_JOINT_CSV",
     "CENSUS_JOINT_PNG",
     "CENSUS_REFERENCE",
+    "HEADLINE_SLICES",
     "ID_COLUMNS",
     "ITEM_COLUMNS",
     "JOINT_REFERENCE",
@@ -168,6 +176,8 @@ __all__ = [
     "Output",
     "Persona",
     "Table",
+    "age_bracket",
+    "age_bracket_expr",
     "artifact_at",
     "persona_card",
     "persona_cards",

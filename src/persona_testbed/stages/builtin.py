@@ -349,7 +349,8 @@ def _agreement_plan(config: AgreementSection, context: PlanContext) -> list[Plan
         n_attributes = len(loo.attributes or ()) or loo.n_attributes or len(ATTRIBUTES)
         pairs = n_attributes * loo.pairs
         refined = pairs * loo.questions * (2 if loo.refine_for == "both" else 1)
-        note = f"{n_attributes} attributes x {loo.pairs} pairs x {loo.questions} questions"
+        attributes = "attribute" if n_attributes == 1 else "attributes"
+        note = f"{n_attributes} {attributes} x {loo.pairs} pairs x {loo.questions} questions"
         answer_chars = loo.max_tokens * CHARS_PER_TOKEN
         question_chars = DEFAULT_QUESTION_CHARS + INSTRUCTION_CHARS
         rows.append(

@@ -69,6 +69,27 @@ def test_prices_local_free_snapshots_inherit_and_user_file_extends(tmp_path: Pat
         PriceTable.load(bad)
 
 
+def test_batch_prices_are_the_providers_share_of_list_and_a_file_may_set_it(
+    tmp_path: Path,
+) -> None:
+    table = PriceTable()
+    online = table.cost("openai:gpt-4o", 10**6, 10**6)
+    assert online == pytest.approx(12.5)
+    assert table.cost("openai:gpt-4o", 10**6, 10**6, batch=True) == pytest.approx(6.25)
+    assert table.cost("anthropic:claude-sonnet-4-5", 10**6, 0, batch=True) == pytest.approx(1.5)
+    assert table.cost("local:smollm2-135m", 10**6, 10**6, batch=True) == 0.0
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(
+        "my-model: {input_per_million: 2.0, output_per_million: 2.0, batch_fraction: 0.25}\n"
+    )
+    assert PriceTable.load(prices).cost("openai:my-model", 10**6, 0, batch=True) == 0.5
+    prices.write_text(
+        "my-model: {input_per_million: 2.0, output_per_million: 2.0, batch_fraction: 2}\n"
+    )
+    with pytest.raises(InputError, match="my-model"):
+        PriceTable.load(prices)
+
+
 def test_gguf_spec_may_name_an_embedded_model_file() -> None:
     backend = make_backend("gguf:smollm2-135m", ClientSettings())
     assert backend.model_id == "gguf:smollm2-135m"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,17 @@ def test_stage_configs_refuse_unknown_keys(config_type: type[BaseModel]) -> None
     """Issue 14: the stage config classes themselves (not only the run file's sections)."""
     with pytest.raises(ValidationError, match="sede"):
         config_type.model_validate({"sede": 3, "annotators": ["openai:a", "openai:b"]})
+
+
+def test_dry_run_shows_online_and_batch_cost(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    config = tmp_path / "run.yaml"
+    config.write_text("model: openai:gpt-4o\nstages: [prompts]\nprompts: {source: demo}\n")
+    assert main(["run", str(config), "--dry-run", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    line = next(text for text in out.splitlines() if text.startswith("openai:gpt-4o:"))
+    online, batch = (float(x) for x in re.findall(r"~\$([\d,.]+)", line))
+    assert online > 0 and batch == pytest.approx(online / 2, abs=0.01)
+    assert "through a provider batch API" in line and "batch USD" in out

@@ -19,32 +19,36 @@ from persona_testbed.pipeline.runner import record_names, run_pipeline
 from persona_testbed.pipeline.yaml_source import load_yaml_model
 
 console = Console(soft_wrap=True)
-# The plan table has eight columns: keep them readable when output is piped to a file.
-wide = Console(width=max(console.width, 170))
+# The plan table has nine columns: keep them readable when output is piped to a file.
+wide = Console(width=max(console.width, 200))
 
 
 def print_plan(config: RunConfig, run_path: Path | None = None) -> None:
     settings = config.llm.settings()
     rows = plan_run(config, settings.prices, run_path)
     table = Table(
-        "stage", "step", "model", "calls", "prompt tok", "completion tok", "cost USD", "note"
-    )
+        "stage", "step", "model", "calls", "prompt tok", "completion tok", "cost USD",
+        "batch USD", "note",
+    )  # fmt: skip
     for row in rows:
         cost = f"{row.cost_usd:,.2f}" if row.priced else "unpriced"
+        batch = f"{row.batch_cost_usd:,.2f}" if row.priced else "unpriced"
         table.add_row(row.stage, row.step, row.model, f"{row.calls:,}", f"{row.prompt_tokens:,}",
-                      f"{row.completion_tokens:,}", cost, row.note)  # fmt: skip
+                      f"{row.completion_tokens:,}", cost, batch, row.note)  # fmt: skip
     wide.print(table)
     models: dict[str, list[float]] = {}
     for row in rows:
-        totals = models.setdefault(row.model, [0, 0, 0, 0.0])
+        totals = models.setdefault(row.model, [0, 0, 0, 0.0, 0.0])
         totals[0] += row.calls
         totals[1] += row.prompt_tokens
         totals[2] += row.completion_tokens
         totals[3] += row.cost_usd
-    for model, (calls, prompt, completion, total_cost) in models.items():
+        totals[4] += row.batch_cost_usd
+    for model, (calls, prompt, completion, online, batch_cost) in models.items():
         console.print(
             f"{model}: {int(calls):,} calls, ~{int(prompt):,} prompt + ~{int(completion):,} "
-            f"completion tokens, ~${total_cost:,.2f} (upper bound)"
+            f"completion tokens, ~${online:,.2f} online or ~${batch_cost:,.2f} through a provider "
+            "batch API (upper bounds)"
         )
     console.print("dry run: nothing was called or written")
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from persona_testbed.errors import InputError
 
@@ -14,6 +14,9 @@ from persona_testbed.errors import InputError
 class Price(BaseModel):
     input_per_million: float
     output_per_million: float
+    # Share of the list price a provider's batch API bills: OpenAI's Batch API and Anthropic's
+    # Message Batches both bill half. Set it per model in a --prices file where it differs.
+    batch_fraction: float = Field(0.5, ge=0.0, le=1.0)
 
 
 # List prices as published by OpenAI and Anthropic (standard tier) when this table was written.
@@ -75,10 +78,14 @@ class PriceTable:
         family = max((k for k in self.prices if name.startswith(k + "-")), key=len, default=None)
         return self.prices[family] if family else None
 
-    def cost(self, model_id: str, prompt_tokens: int, completion_tokens: int) -> float:
+    def cost(
+        self, model_id: str, prompt_tokens: int, completion_tokens: int, *, batch: bool = False
+    ) -> float:
+        """USD at list price, or with `batch` at the price of the provider's batch API."""
         price = self.price(model_id)
         if price is None:
             return 0.0
-        return (
+        online = (
             prompt_tokens * price.input_per_million + completion_tokens * price.output_per_million
         ) / 1_000_000
+        return online * price.batch_fraction if batch else online

@@ -34,6 +34,8 @@ class PlanRow:
     cost_usd: float
     priced: bool
     note: str = ""
+    # The same calls through a provider's batch API (OpenAI Batch, Anthropic Message Batches).
+    batch_cost_usd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -83,4 +85,5 @@ def counted_row(
         prices.cost(model, prompt_tokens, completion_tokens),
         prices.price(model) is not None,
         note,
+        prices.cost(model, prompt_tokens, completion_tokens, batch=True),
     )

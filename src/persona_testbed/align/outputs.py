@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from persona_testbed.align.evaluate import Diagnostic
-from persona_testbed.estimation import format_estimate
+from persona_testbed.estimation import format_estimate, markdown_table
 
 
 def _estimate(row: dict[str, object], value: str, low: str, high: str) -> str:
@@ -32,23 +32,23 @@ def leaderboard_markdown(
     notes: Sequence[str] = (),
 ) -> str:
     """The leaderboard table (value [95% CI] cells), then the diagnostic, then the notes."""
-    header = ["split", "method", "kind", "pairs", "personas", "accuracy", "log-loss",
-              "gap vs persona-blind", "note"]  # fmt: skip
-    lines = [f"# {title}", "", "| " + " | ".join(header) + " |",
-             "|" + "---|" * len(header)]  # fmt: skip
-    for row in board.iter_rows(named=True):
-        cells = [
-            row["split"],
-            row["method"],
-            row["kind"],
-            row["pairs"],
-            row["personas"],
-            _estimate(row, "accuracy", "ci_low", "ci_high"),
-            _estimate(row, "log_loss", "log_loss_ci_low", "log_loss_ci_high"),
-            _estimate(row, "gap", "gap_ci_low", "gap_ci_high"),
-            row["note"],
-        ]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    cells = [
+        {
+            "split": row["split"],
+            "method": row["method"],
+            "kind": row["kind"],
+            "pairs": str(row["pairs"]),
+            "personas": str(row["personas"]),
+            "accuracy": _estimate(row, "accuracy", "ci_low", "ci_high"),
+            "log-loss": _estimate(row, "log_loss", "log_loss_ci_low", "log_loss_ci_high"),
+            "gap vs persona-blind": _estimate(row, "gap", "gap_ci_low", "gap_ci_high"),
+            "note": _cell(row["note"]),
+        }
+        for row in board.iter_rows(named=True)
+    ]
+    table = pl.DataFrame(cells, schema=dict.fromkeys(cells[0], pl.String)) if cells else None
+    lines = [f"# {title}", ""]
+    lines += [markdown_table(table).rstrip("\n")] if table is not None else ["(no rows)"]
     lines += ["", "## Does this data test pluralism?", ""]
     lines += [f"- {d.sentence}" for d in diagnostics]
     if notes:

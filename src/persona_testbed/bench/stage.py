@@ -41,7 +41,7 @@ from persona_testbed.bench.pairs import (
     sample_pairs,
 )
 from persona_testbed.bench.slices import DEFAULT_SLICE_ATTRIBUTES, check_filters_match
-from persona_testbed.bench.tables import leaderboard_frame, leaderboard_markdown, markdown_table
+from persona_testbed.bench.tables import leaderboard_frame, leaderboard_markdown
 from persona_testbed.bench.templates import TemplateSet
 from persona_testbed.contracts import (
     BENCH_ACCURACY_PNG,
@@ -61,7 +61,7 @@ from persona_testbed.contracts import (
     persona_from_row,
 )
 from persona_testbed.errors import InputError
-from persona_testbed.estimation import RESAMPLES
+from persona_testbed.estimation import RESAMPLES, markdown_table
 from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, merge_usage
 from persona_testbed.llm.generation import STATS_KEY
 from persona_testbed.run import RunDir

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from persona_testbed.bench.metrics import MethodMetrics
-from persona_testbed.estimation import format_estimate
+from persona_testbed.estimation import format_estimate, markdown_table
 
 
 def leaderboard_frame(metrics: Sequence[MethodMetrics], k: int) -> pl.DataFrame:
@@ -65,23 +65,6 @@ def leaderboard_frame(metrics: Sequence[MethodMetrics], k: int) -> pl.DataFrame:
 
 def _fmt(value: float | None) -> str:
     return format_estimate(value, None, None)
-
-
-def markdown_table(frame: pl.DataFrame) -> str:
-    """A GitHub Markdown table of a frame (every cell as text, floats to 3 decimals)."""
-    rounded = frame.with_columns(pl.col(pl.Float32, pl.Float64).round(3))
-    text = rounded.select(pl.all().cast(pl.String).fill_null("-"))
-    with pl.Config(
-        tbl_formatting="ASCII_MARKDOWN",
-        tbl_hide_column_data_types=True,
-        tbl_hide_dataframe_shape=True,
-        tbl_rows=-1,
-        tbl_cols=-1,
-        tbl_width_chars=10_000,
-        fmt_str_lengths=10_000,
-        tbl_cell_numeric_alignment="RIGHT",
-    ):
-        return str(text) + "\n"
 
 
 def leaderboard_markdown(

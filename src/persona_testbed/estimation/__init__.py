@@ -17,7 +17,12 @@ from persona_testbed.estimation.bootstrap import (
     resample_counts,
     resampled_sums,
 )
-from persona_testbed.estimation.format import format_ci, format_estimate, format_percent
+from persona_testbed.estimation.format import (
+    format_ci,
+    format_estimate,
+    format_percent,
+    markdown_table,
+)
 
 __all__ = [
     "LEVEL",
@@ -35,6 +40,7 @@ __all__ = [
     "format_ci",
     "format_estimate",
     "format_percent",
+    "markdown_table",
     "resample_counts",
     "resampled_sums",
 ]

@@ -1,6 +1,9 @@
-"""How every CI is written in reports and terminal output: `[low, high]` after the value."""
+"""How every CI is written in reports and terminal output: `[low, high]` after the value; and
+the one Markdown table writer of the reports' tables."""
 
 from __future__ import annotations
+
+import polars as pl
 
 
 def format_percent(value: float | None, digits: int = 1) -> str:
@@ -27,3 +30,20 @@ def format_estimate(
     if low is None or high is None:
         return text
     return f"{text} {format_ci(low, high, percent=percent)}"
+
+
+def markdown_table(frame: pl.DataFrame) -> str:
+    """A GitHub Markdown table of a frame (every cell as text, floats to 3 decimals)."""
+    rounded = frame.with_columns(pl.col(pl.Float32, pl.Float64).round(3))
+    text = rounded.select(pl.all().cast(pl.String).fill_null("-"))
+    with pl.Config(
+        tbl_formatting="ASCII_MARKDOWN",
+        tbl_hide_column_data_types=True,
+        tbl_hide_dataframe_shape=True,
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_width_chars=10_000,
+        fmt_str_lengths=10_000,
+        tbl_cell_numeric_alignment="RIGHT",
+    ):
+        return str(text) + "\n"

@@ -80,8 +80,10 @@ def test_models_command_on_embedded_and_gguf_specs_of_the_same_weights(tmp_path:
     labels = pl.read_parquet(run.file(LABELS_PARQUET))
     assert set(labels["annotator"]) == set(specs)
     wide = labels.pivot("annotator", index="item_id", values="p_a")
-    # The same weights through two specs: the same probabilities, so perfect agreement.
-    assert np.allclose(wide[specs[0]].to_numpy(), wide[specs[1]].to_numpy(), atol=1e-3)
+    # The same weights through two specs: the same probabilities up to the runtime's prefix-reuse
+    # noise (a reused KV prefix moves P by up to ~0.025, docs/benchmarks.md "Prefix reuse"; CI
+    # once saw 0.499 vs 0.515), so near-perfect agreement: one item at P~0.5 may flip.
+    assert np.allclose(wide[specs[0]].to_numpy(), wide[specs[1]].to_numpy(), atol=0.05)
     pairwise = pl.read_parquet(run.file(PAIRWISE_PARQUET))
-    assert pairwise["observed_agreement"][0] == pytest.approx(1.0)
+    assert pairwise["observed_agreement"][0] >= 0.75
     assert run.file(MATRIX_PNG).is_file() and run.file(MODELS_HISTOGRAMS_PNG).is_file()

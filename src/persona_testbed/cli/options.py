@@ -62,7 +62,8 @@ ExecutionOption = Annotated[
     typer.Option(
         "--execution",
         help="online: call the model; export: write the requests the cache lacks to an OpenAI "
-        "Batch file (vLLM run-batch) and stop, then `persona batch import` and run again",
+        "Batch file (vLLM run-batch) and stop, then `persona batch import` and run again; "
+        "batch: submit them to the provider's batch API; ray: run them as a Ray Data job",
     ),
 ]
 BatchDirOption = Annotated[

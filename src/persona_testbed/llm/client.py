@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm.backends.base import Backend, LoadsModel
 from persona_testbed.llm.backends.chat_body import openai_chat_body
-from persona_testbed.llm.batchfiles import (
-    BatchExportedError,
-    PendingRequest,
-    RequestDeferred,
-    write_batch,
-)
+from persona_testbed.llm.batchfiles import PendingRequest, RequestDeferred
 from persona_testbed.llm.cache import ResponseCache
 from persona_testbed.llm.choice import (
     CHOICE_TOP_LOGPROBS,
@@ -31,8 +24,9 @@ from persona_testbed.llm.choice import (
     constrained_format,
     label_probabilities,
 )
+from persona_testbed.llm.execution import make_executor
 from persona_testbed.llm.progress import BatchProgress, status
-from persona_testbed.llm.settings import ClientSettings, default_batch_dir
+from persona_testbed.llm.settings import ClientSettings
 from persona_testbed.llm.structured import json_schema_format, parse_reply, reask_message
 from persona_testbed.llm.types import (
     ChatRequest,
@@ -115,17 +109,11 @@ class LLMClient:
         # Set once a reply to a log-probability request comes back without any: from then on
         # choices go straight to the constrained answer (see achoose).
         self._no_logprobs_seen = False
-        # execution "export": requests the cache lacks, by cache key, until the batch that
-        # asked for them ends and they are written to one batch file (llm.batchfiles).
+        # Any mode but online: requests the cache lacks, by cache key, held until the batch
+        # that asked for them ends; then they go to the mode's executor as one wave
+        # (llm.execution).
         self._pending: dict[str, PendingRequest] = {}
-        self._batch_dir: Path | None = None
-        if self.settings.execution == "export":
-            if cache is None:
-                raise PersonaError(
-                    "--execution export needs the response cache (imported replies land there); "
-                    "drop --no-cache"
-                )
-            self._batch_dir = self.settings.batch_dir or default_batch_dir(cache.path)
+        self._executor = make_executor(self)
 
     @classmethod
     def from_spec(
@@ -184,9 +172,9 @@ class LLMClient:
             if hit is not None:
                 self._usage.cache_hits += 1
                 return hit
-        if self._batch_dir is not None:
-            # Export mode: never sent (a cached reply is replayed even under `refresh`, as
-            # nothing could answer anew); held for this batch's file instead.
+        if self._executor is not None:
+            # Not sent online: held for this batch's wave (a cached reply is replayed even
+            # under `refresh`: the wave's answer lands in the cache, and the re-run must see it).
             if refresh and self.cache is not None and (hit := self.cache.get(key)) is not None:
                 self._usage.cache_hits += 1
                 return hit
@@ -222,21 +210,22 @@ class LLMClient:
         finally:
             state.inflight.pop(key, None)
 
-    def _served_model(self) -> str:
+    @property
+    def served_model(self) -> str:
         """The model name a batch body carries: the server's name for an openai: spec."""
         served = getattr(self.backend, "model", None)
         return served if isinstance(served, str) else self.model_id
 
     def _batch_body(self, request: ChatRequest) -> dict[str, Any]:
         # 20 alternatives: the most OpenAI and vLLM return by default, as the HTTP backend asks.
-        return openai_chat_body(request, model=self._served_model(), max_top_logprobs=20)
+        return openai_chat_body(request, model=self.served_model, max_top_logprobs=20)
 
-    def _raise_exported(self) -> NoReturn:
-        """Write the held requests to one batch file and stop the stage with how to go on."""
-        assert self._batch_dir is not None
+    async def _run_wave(self) -> None:
+        """Hand the held requests to the execution mode's executor (which fills the cache or
+        stops the stage)."""
+        assert self._executor is not None
         pending, self._pending = self._pending, {}
-        path = write_batch(self._batch_dir, self.model_id, pending)
-        raise BatchExportedError(len(pending), self.model_id, path, self._served_model())
+        await self._executor.run_wave(self, pending)
 
     async def _claim_or_wait(self, key: str, *, refresh: bool = False) -> ChatResult | None:
         """Claim `key` in the cache (None: this process sends the request), or wait while
@@ -425,29 +414,52 @@ class LLMClient:
         if prefix is not None and self.orders_by_prefix:
             keys = [prefix(item) for item in items]
             order.sort(key=keys.__getitem__)
-        indices = iter(order)
         hits_before = self._usage.cache_hits  # the bar counts this batch's hits, not earlier ones
         with BatchProgress(
             description, len(items), enabled=self.settings.show_progress
         ) as progress:
-
-            async def worker() -> None:
-                for index in indices:
-                    # Held for export: the rest of the batch is still collected.
-                    with contextlib.suppress(RequestDeferred):
-                        results[index] = await work(items[index])
-                    progress.advance(self._usage.cache_hits - hits_before)
-
-            try:
-                async with asyncio.TaskGroup() as group:
-                    for _ in range(min(self.concurrency, len(items)) or 1):
-                        group.create_task(worker())
-            except BaseExceptionGroup as group_error:
-                # Surface the first real error (a clear PersonaError), not the group wrapper.
-                raise group_error.exceptions[0] from None
-        if self._pending:  # one wave of a step goes out as one file, not request by request
-            self._raise_exported()
+            while order:
+                held = await self._amap_wave(items, order, work, results, progress, hits_before)
+                if not self._pending:
+                    break
+                # Not online: the held requests go out as one wave; the items that held them
+                # run again and replay the answers (or hold their follow-up requests).
+                await self._run_wave()
+                order = held
         return results
+
+    async def _amap_wave(
+        self,
+        items: Sequence[ItemT],
+        order: list[int],
+        work: Callable[[ItemT], Awaitable[ResultT]],
+        results: list[Any],
+        progress: BatchProgress,
+        hits_before: int,
+    ) -> list[int]:
+        """Run `work` on the items at `order` with bounded workers; return the indices whose
+        work held a request for the next wave (their result is not set)."""
+        indices = iter(order)
+        held: list[int] = []
+
+        async def worker() -> None:
+            for index in indices:
+                try:
+                    results[index] = await work(items[index])
+                except RequestDeferred:  # the rest of the batch is still collected
+                    held.append(index)
+                    continue
+                progress.advance(self._usage.cache_hits - hits_before)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self.concurrency, len(order)) or 1):
+                    group.create_task(worker())
+        except BaseExceptionGroup as group_error:
+            # Surface the first real error (a clear PersonaError), not the group wrapper.
+            raise group_error.exceptions[0] from None
+        position = {index: n for n, index in enumerate(order)}
+        return sorted(held, key=position.__getitem__)
 
     async def acomplete_many(
         self, requests: Sequence[ChatRequest], *, description: str = "model calls"
@@ -464,8 +476,14 @@ class LLMClient:
         async def wrapped() -> ResultT:
             try:
                 return await coroutine
-            except RequestDeferred:  # a request outside any batch (complete, achoose)
-                self._raise_exported()
+            except RequestDeferred:
+                # A request outside any batch (a bare acomplete/achoose): `complete` goes
+                # through amap, which re-runs it after its wave, so only these end here.
+                await self._run_wave()
+                raise PersonaError(
+                    "a bare request under a non-online execution ran as a wave of its own; "
+                    "batch calls with LLMClient.amap to have them replayed"
+                ) from None
             finally:
                 await self.backend.aclose()
 
@@ -483,7 +501,11 @@ class LLMClient:
         return self.run_sync(self.acomplete_many(requests, description=description))
 
     def complete(self, request: ChatRequest) -> ChatResult:
-        return self.run_sync(self.acomplete(request))
+        if self._executor is None:
+            return self.run_sync(self.acomplete(request))
+        # Through amap, so that the execution mode runs it as a wave and then replays it.
+        (result,) = self.run_sync(self.amap([request], self.acomplete, description="model call"))
+        return result
 
     def structured_batch(
         self,

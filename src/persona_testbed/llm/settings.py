@@ -32,7 +32,7 @@ def _threads_from_env() -> int | None:
 
 ChoiceMethodSetting = Literal["auto", "logprobs", "constrained"]
 # online: send what the cache lacks; export: write it to a batch file instead (llm.batchfiles).
-ExecutionSetting = Literal["online", "export"]
+ExecutionSetting = Literal["online", "export", "batch", "ray"]
 
 
 class EndpointSettings(BaseModel):
@@ -107,7 +107,9 @@ class ClientSettings(BaseModel):
     execution: ExecutionSetting = Field(
         "online",
         description="online: send requests the cache lacks; export: write them to an OpenAI "
-        "Batch input file (vLLM run-batch) and stop, for `persona batch import` to fill the cache",
+        "Batch input file (vLLM run-batch) and stop, for `persona batch import` to fill the "
+        "cache; batch: submit them to the provider's batch API (OpenAI Batch, Anthropic Message "
+        "Batches); ray: run them as a Ray Data job (llm.execution)",
     )
     batch_dir: Path | None = Field(
         None, description="where exported batch files go (None: `batches/` beside the cache)"

@@ -69,7 +69,9 @@ class LLMSection(BaseModel):
     prices: Path | None = Field(None, description="YAML/JSON price table to extend the default")
     cache: Path | None = Field(None, description="response cache file (default: user cache)")
     execution: ExecutionSetting = Field(
-        "online", description="online, or export: write uncached requests to a batch file"
+        "online",
+        description="online; export: write uncached requests to a batch file; batch: a provider "
+        "batch API; ray: a Ray Data job (see docs/scale.md)",
     )
     batch_dir: Path | None = Field(
         None, description="where exported batch files go (default: batches/ beside the cache)"

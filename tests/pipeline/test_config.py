@@ -110,7 +110,7 @@ def test_agreement_models_needs_two_annotators_or_humans(tmp_path: Path) -> None
 def test_dry_run_plans_the_agreement_stage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(REPO / "configs" / "demo.yaml"), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "LOO critique + revision" in out and "1 attribute x 2 pairs x 2 questions" in out
+    assert "LOO critique + revision" in out and "1 attribute x 2 pairs x 1 questions" in out
     # Two annotators in the model-agreement study, each labelling in both option orders.
     assert out.count("role-play labels (both orders)") == 3
 

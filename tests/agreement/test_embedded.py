@@ -83,7 +83,15 @@ def test_models_command_on_embedded_and_gguf_specs_of_the_same_weights(tmp_path:
     # The same weights through two specs: the same probabilities up to the runtime's prefix-reuse
     # noise (a reused KV prefix moves P by up to ~0.025, docs/benchmarks.md "Prefix reuse"; CI
     # once saw 0.499 vs 0.515), so near-perfect agreement: one item at P~0.5 may flip.
-    assert np.allclose(wide[specs[0]].to_numpy(), wide[specs[1]].to_numpy(), atol=0.05)
+    first, second = wide[specs[0]].to_numpy(), wide[specs[1]].to_numpy()
+    assert np.allclose(first, second, atol=0.05)
+    # The labels agree wherever both probabilities are clear of 0.5 by more than that noise; the
+    # 135M model puts many items at P~0.5, where a label may flip (CI saw 2 of 4 flip with
+    # every P within 0.05).
+    hard = labels.pivot("annotator", index="item_id", values="label")
+    l1, l2 = hard[specs[0]].to_numpy(), hard[specs[1]].to_numpy()
+    clear = (np.abs(first - 0.5) > 0.05) & (np.abs(second - 0.5) > 0.05)
+    assert (l1[clear] == l2[clear]).all()
     pairwise = pl.read_parquet(run.file(PAIRWISE_PARQUET))
-    assert pairwise["observed_agreement"][0] >= 0.75
+    assert pairwise["observed_agreement"][0] == pytest.approx(float(np.mean(l1 == l2)))
     assert run.file(MATRIX_PNG).is_file() and run.file(MODELS_HISTOGRAMS_PNG).is_file()

@@ -24,6 +24,7 @@ from persona_testbed.llm import (
     OrderedChoice,
     PriceTable,
 )
+from persona_testbed.llm.client import BudgetExceededError
 from persona_testbed.llm.pricing import Price
 from persona_testbed.llm.providerbatch.anthropic_batch import anthropic_custom_id
 from persona_testbed.llm.providerbatch.executor import BatchPendingError
@@ -263,6 +264,20 @@ def test_imported_replies_are_priced_at_the_batch_price(
     assert (usage.calls, usage.prompt_tokens, usage.completion_tokens) == (1, 3, 4)
     assert usage.cost_usd == pytest.approx(0.5 * (3 * 1.0 + 4 * 2.0))
     assert result.text == "echo: a b c"
+
+
+def test_a_wave_that_could_pass_the_budget_is_not_submitted(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    prices = PriceTable({"loopback": Price(input_per_million=1e6, output_per_million=1e6)})
+    client = batch_client(server, tmp_path, prices=prices, max_cost_usd=100.0)
+    # 1 prompt token (4 characters each) + 256 max tokens at $1 each, half price: $128.5 > $100
+    with pytest.raises(BudgetExceededError, match="before submitting 1 requests"):
+        client.complete_batch([client.request([Message(role="user", content="hi")])])
+    assert server.batch_stats()["batches"] == {}
+    small = batch_client(server, tmp_path, prices=prices, max_cost_usd=100.0)
+    small.complete_batch([small.request([Message(role="user", content="hi")], max_tokens=50)])
+    assert len(server.batch_stats()["batches"]) == 1
 
 
 def test_a_local_spec_and_a_missing_sdk_are_one_line_errors(

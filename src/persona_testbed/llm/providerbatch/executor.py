@@ -145,6 +145,7 @@ class ProviderBatchExecutor:
                 )
             await self._online(client, {key: pending[key] for key in spent})
             fresh = [key for key in fresh if key not in set(spent)]
+        self._check_budget(client, [pending[key] for key in fresh])
         submitted = [
             await self._submit(client, chunk)
             for chunk in self._chunks([(key, pending[key]) for key in fresh])
@@ -174,6 +175,29 @@ class ProviderBatchExecutor:
             self._say(
                 f"{client.model_id}: {len(failed)} requests got no reply from "
                 f"{self.provider.name} ({self._why(failed)}); they go into a later batch"
+            )
+
+    def _check_budget(self, client: LLMClient, items: list[PendingRequest]) -> None:
+        """Stop before submitting requests that could take spending past --max-cost (each
+        estimated as online, at about four characters per token, at the batch price)."""
+        budget = self.settings.max_cost_usd
+        if budget is None or not items:
+            return
+        from persona_testbed.llm.client import BudgetExceededError
+
+        estimate = 0.0
+        for item in items:
+            request = ChatRequest.model_validate_json(item.request_json)
+            prompt_chars = sum(len(m.content) for m in request.messages)
+            estimate += self.settings.prices.cost(
+                client.model_id, prompt_chars // 4 + 1, request.max_tokens, batch=True
+            )
+        spent = client.usage[client.model_id].cost_usd
+        if spent + estimate > budget:
+            raise BudgetExceededError(
+                f"stopping before submitting {len(items)} requests of {client.model_id} to "
+                f"{self.provider.name}: up to ${estimate:.4f} at the batch price on top of "
+                f"${spent:.4f} spent would pass --max-cost ${budget:.4f}"
             )
 
     def _chunks(self, items: list[tuple[str, PendingRequest]]) -> Iterator[list[_Line]]:

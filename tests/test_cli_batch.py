@@ -66,3 +66,58 @@ def test_import_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     assert main(["batch", "import", str(tmp_path / "missing.jsonl")]) == 2
     assert "missing.jsonl: cannot read" in capsys.readouterr().err
+
+
+def test_a_run_under_execution_batch_matches_the_online_run_and_never_resubmits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`persona run` with `llm: {execution: batch}`: every wave goes to OpenAI Batch (the
+    loopback's files/batches endpoints, through the openai SDK); `--no-wait` stops after each
+    submission, and the re-runs pick the results up without submitting anything twice."""
+    pytest.importorskip("openai")
+    online = make_run(tmp_path / "online", personas=2, train=4, heldout=2)
+    batched = make_run(tmp_path / "batched", personas=2, train=4, heldout=2)
+    prefs = (
+        "preferences:\n  per_persona_train: 2\n  per_persona_test_seen: 1\n"
+        "  per_persona_test_unseen: 1\n"
+    )
+    with LoopbackServer() as server:
+        llm = f"llm:\n  base_url: {server.base_url}\n  batch_poll_s: 0.05\n"
+        llm += "  batch_max_requests: 5\n"
+        config = tmp_path / "online.yaml"
+        config.write_text(
+            f"model: openai:loopback\nstages: [preferences]\n{llm}"
+            f"  cache: {tmp_path / 'online.sqlite'}\n{prefs}"
+        )
+        assert main(["run", str(config), "--out", str(online.path), "--no-progress"]) == 0
+        chat_requests = server.stats()["total"]
+        config = tmp_path / "batch.yaml"
+        config.write_text(
+            f"model: openai:loopback\nstages: [preferences]\n{llm}"
+            f"  cache: {tmp_path / 'batch.sqlite'}\n  execution: batch\n{prefs}"
+        )
+        run = ["run", str(config), "--out", str(batched.path), "--no-progress"]
+        capsys.readouterr()
+        stops = 0
+        while (code := main([*run, "--no-wait"])) == 2:
+            error = capsys.readouterr().err.strip().splitlines()[-1]
+            assert "requests submitted to OpenAI Batch" in error, error
+            assert error.endswith("run this command again to pick up the results")
+            stops += 1
+            assert stops < 10
+        assert code == 0
+        assert stops == 4  # base, critique, revision, judge: four waves
+        assert server.stats()["total"] == chat_requests  # nothing went online
+        submitted = server.batch_stats()
+        assert set(submitted["submitted"].values()) == {1}
+        assert len(submitted["batches"]) > stops  # waves split at 5 requests per batch
+    ledger = batched.path / "batches" / "provider-batches.jsonl"
+    assert ledger.is_file()  # the run directory records every submitted batch
+    capsys.readouterr()
+    assert main(["batch", "status", str(batched.path / "batches")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(submitted["batches"])
+    assert all("(openai, openai:loopback): imported (completed)" in line for line in lines)
+    columns = ["prompt_id", "chosen", "rejected", "judge_p_chosen"]
+    expected = pl.read_parquet(online.file("preferences.parquet")).select(columns)
+    assert pl.read_parquet(batched.file("preferences.parquet")).select(columns).equals(expected)

@@ -32,7 +32,7 @@ def test_client_options_stand_where_the_command_declares_them() -> None:
     assert names == [
         "seed",
         *("base_url", "concurrency", "cache", "no_cache", "max_cost_usd", "prices", "timeout_s"),
-        *("execution", "batch_dir"),
+        *("execution", "batch_dir", "batch_wait"),
         "progress",
         "force",
     ]

@@ -68,7 +68,19 @@ ExecutionOption = Annotated[
 ]
 BatchDirOption = Annotated[
     Path | None,
-    typer.Option("--batch-dir", help="where --execution export writes (default: beside --cache)"),
+    typer.Option(
+        "--batch-dir",
+        help="where --execution export writes and --execution batch keeps its ledger "
+        "(default: beside --cache)",
+    ),
+]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait/--no-wait",
+        help="--execution batch: wait for the submitted batches (--no-wait: submit and stop; "
+        "run the command again to pick the results up)",
+    ),
 ]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="progress bar")]
 SeedOption = Annotated[int, typer.Option("--seed", min=0, help="the one seed of every draw")]
@@ -92,6 +104,7 @@ class ClientOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
     execution: ExecutionSetting = "online"
     batch_dir: Path | None = None
+    batch_wait: bool = True
     progress: bool = True
 
     def settings(self) -> ClientSettings:
@@ -111,6 +124,7 @@ CLIENT_OPTIONS: dict[str, object] = {
     "timeout_s": TimeoutOption,
     "execution": ExecutionOption,
     "batch_dir": BatchDirOption,
+    "batch_wait": WaitOption,
     "progress": ProgressOption,
 }
 

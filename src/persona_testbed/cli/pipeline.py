@@ -67,6 +67,14 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--force", help="overwrite outputs made with another config")
         ] = False,
         progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+        wait: Annotated[
+            bool | None,
+            typer.Option(
+                "--wait/--no-wait",
+                help="llm execution batch: wait for the submitted batches, or submit and stop "
+                "(default: llm.batch_wait)",
+            ),
+        ] = None,
         retry_failed: Annotated[
             bool,
             typer.Option(
@@ -88,10 +96,13 @@ def register(app: typer.Typer) -> None:
             check_inputs(config, target)  # the plan is printed even when an input is not ready yet
             return
         check_inputs(config, target)  # every stage's inputs, before the first model call
+        settings = config.llm.settings(show_progress=progress)
+        if wait is not None:
+            settings.batch_wait = wait
         result = run_pipeline(
             config,
             target,
-            settings=config.llm.settings(show_progress=progress),
+            settings=settings,
             force=force,
             retry_failed=retry_failed,
             announce=lambda message: console.print(message, markup=False),

@@ -273,12 +273,24 @@ class LLMClient:
                 result = await self.backend.complete(request)
             finally:
                 self._reserved_usd -= estimate
+        self.record_usage(result)
+        return result
+
+    def record_usage(self, result: ChatResult, *, batch: bool = False) -> None:
+        """Count one answered call: its tokens, and its cost at list price or (`batch`: a reply
+        imported from a provider batch API) at that API's price."""
         self._usage.calls += 1
         self._usage.prompt_tokens += result.prompt_tokens
         self._usage.completion_tokens += result.completion_tokens
         self._usage.cost_usd += self.settings.prices.cost(
-            self.model_id, result.prompt_tokens, result.completion_tokens
+            self.model_id, result.prompt_tokens, result.completion_tokens, batch=batch
         )
+
+    async def acomplete_online(self, key: str, request: ChatRequest) -> ChatResult:
+        """Send `request` (under cache key `key`) online whatever the execution mode, and store
+        its answer: an executor's fallback for requests its service could not answer."""
+        result = await self._call(request, self._loop_state())
+        self._store(key, request, result)
         return result
 
     def _reserve(self, request: ChatRequest) -> float:

@@ -97,3 +97,13 @@ def _export_factory(client: LLMClient) -> WaveExecutor:
 
 
 register_execution("export", _export_factory)
+
+
+def _batch_factory(client: LLMClient) -> WaveExecutor:
+    # Imported here: the provider SDKs load only when a client runs under execution: batch.
+    from persona_testbed.llm.providerbatch.executor import make_batch_executor
+
+    return make_batch_executor(client)
+
+
+register_execution("batch", _batch_factory)

@@ -33,6 +33,10 @@ def _threads_from_env() -> int | None:
 ChoiceMethodSetting = Literal["auto", "logprobs", "constrained"]
 # online: send what the cache lacks; export: write it to a batch file instead (llm.batchfiles).
 ExecutionSetting = Literal["online", "export", "batch", "ray"]
+# batch: what becomes of a request a provider batch failed or let expire (llm.providerbatch).
+BatchFailedSetting = Literal["retry", "online"]
+DEFAULT_BATCH_POLL_S = 30.0
+DEFAULT_BATCH_MAX_ATTEMPTS = 3
 
 
 class EndpointSettings(BaseModel):
@@ -112,7 +116,33 @@ class ClientSettings(BaseModel):
         "Batches); ray: run them as a Ray Data job (llm.execution)",
     )
     batch_dir: Path | None = Field(
-        None, description="where exported batch files go (None: `batches/` beside the cache)"
+        None,
+        description="where exported batch files and the ledger of submitted provider batches "
+        "go (None: `batches/` beside the cache; `persona run`: RUN/batches)",
+    )
+    batch_wait: bool = Field(
+        True,
+        description="batch: wait for submitted batches (False: submit and stop; the next run "
+        "picks the results up)",
+    )
+    batch_poll_s: float = Field(
+        DEFAULT_BATCH_POLL_S, gt=0, description="batch: seconds between status polls"
+    )
+    batch_failed: BatchFailedSetting = Field(
+        "retry",
+        description="batch: a failed or expired request goes into a later batch (retry) or is "
+        "sent online at once (online)",
+    )
+    batch_max_attempts: int = Field(
+        DEFAULT_BATCH_MAX_ATTEMPTS,
+        ge=1,
+        description="batch: most batches one request goes into before its failure is an error",
+    )
+    batch_max_requests: int | None = Field(
+        None, ge=1, description="batch: most requests per batch (None: the provider's limit)"
+    )
+    batch_max_bytes: int | None = Field(
+        None, ge=1, description="batch: most bytes per batch input (None: the provider's limit)"
     )
     prices: PriceTable = Field(default_factory=PriceTable)
     show_progress: bool = True
@@ -162,6 +192,12 @@ def user_settings(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     execution: ExecutionSetting = "online",
     batch_dir: Path | None = None,
+    batch_wait: bool = True,
+    batch_poll_s: float = DEFAULT_BATCH_POLL_S,
+    batch_failed: BatchFailedSetting = "retry",
+    batch_max_attempts: int = DEFAULT_BATCH_MAX_ATTEMPTS,
+    batch_max_requests: int | None = None,
+    batch_max_bytes: int | None = None,
     show_progress: bool = True,
 ) -> ClientSettings:
     """ClientSettings from what a user sets, under the one spelling both the run file's `llm:`
@@ -176,6 +212,12 @@ def user_settings(
         choice_method=choice_method,
         execution=execution,
         batch_dir=batch_dir,
+        batch_wait=batch_wait,
+        batch_poll_s=batch_poll_s,
+        batch_failed=batch_failed,
+        batch_max_attempts=batch_max_attempts,
+        batch_max_requests=batch_max_requests,
+        batch_max_bytes=batch_max_bytes,
     )
     if breaker_failures is not None:
         settings.breaker_failures = breaker_failures

@@ -18,8 +18,11 @@ from persona_testbed.bench import BenchConfig
 from persona_testbed.census import PersonaConfig
 from persona_testbed.llm import DEFAULT_MODEL, ClientSettings
 from persona_testbed.llm.settings import (
+    DEFAULT_BATCH_MAX_ATTEMPTS,
+    DEFAULT_BATCH_POLL_S,
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT_S,
+    BatchFailedSetting,
     ChoiceMethodSetting,
     EndpointSettings,
     ExecutionSetting,
@@ -74,7 +77,23 @@ class LLMSection(BaseModel):
         "batch API; ray: a Ray Data job (see docs/scale.md)",
     )
     batch_dir: Path | None = Field(
-        None, description="where exported batch files go (default: batches/ beside the cache)"
+        None,
+        description="where exported batch files and the ledger of submitted provider batches go "
+        "(default: RUN/batches under execution batch, else batches/ beside the cache)",
+    )
+    batch_wait: bool = Field(True, description="batch: wait for results (false: submit, stop)")
+    batch_poll_s: float = Field(DEFAULT_BATCH_POLL_S, gt=0, description="batch: poll interval")
+    batch_failed: BatchFailedSetting = Field(
+        "retry", description="batch: failed/expired requests go into a later batch or online"
+    )
+    batch_max_attempts: int = Field(
+        DEFAULT_BATCH_MAX_ATTEMPTS, ge=1, description="batch: most batches per request"
+    )
+    batch_max_requests: int | None = Field(
+        None, ge=1, description="batch: most requests per batch (default: the provider's limit)"
+    )
+    batch_max_bytes: int | None = Field(
+        None, ge=1, description="batch: most bytes per batch (default: the provider's limit)"
     )
 
     @model_validator(mode="after")

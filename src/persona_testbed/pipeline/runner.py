@@ -108,6 +108,10 @@ def recorded_failures(run: RunDir, records: tuple[str, ...]) -> int:
     return total
 
 
+# Under `execution: batch`, the run's provider batches and their ledger (unless llm.batch_dir).
+BATCH_FOLDER = "batches"
+
+
 def run_pipeline(
     config: RunConfig,
     out: Path,
@@ -120,6 +124,9 @@ def run_pipeline(
     # One process per run directory: a second `persona run` on it fails at once.
     with run_dir_lock(Path(out)):
         run = RunDir.create(out)
+        if settings.execution == "batch" and settings.batch_dir is None:
+            # The run directory records every batch submitted for it (the ledger, the inputs).
+            settings = settings.model_copy(update={"batch_dir": run.path / BATCH_FOLDER})
         prints = fingerprints(config)
         done = _load_done(run)
         pool = ModelPool(settings.model_copy(update={"refresh_failed": retry_failed}))

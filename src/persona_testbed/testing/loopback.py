@@ -4,8 +4,12 @@ The server is a real HTTP server (aiohttp) on 127.0.0.1. It answers ``/v1/chat/c
 deterministically (scripted rules, else an echo of the last user message), sleeps a fixed base
 latency per completion, and can be told over a small JSON control API to inject faults (429/5xx
 with ``Retry-After``, slow replies, dropped connections, malformed bodies) and to report how many
-requests it received. All state lives in the server process, so a test's view of it stays
-authoritative even when the client under test runs in another process that gets killed.
+requests it received. It also serves the OpenAI Batch API (``/v1/files`` uploads and contents,
+``/v1/batches`` create, retrieve and cancel): a batch ends after a configurable delay, each line
+answered as the chat endpoint would, with injectable failed lines (the error file) and expiry,
+and the server counts how often each custom_id was submitted. All state lives in the server
+process, so a test's view of it stays authoritative even when the client under test runs in
+another process that gets killed.
 
 Run it as ``python -m persona_testbed.testing.loopback --port 0 --latency 0.1``; it prints one line
 ``LISTENING http://127.0.0.1:PORT/v1``. :class:`LoopbackServer` does that from a test.
@@ -51,6 +55,8 @@ from persona_testbed.llm.client import run_event_loop
 __all__ = [
     "DEFAULT_LOGPROBS",
     "MODEL_ID",
+    "BatchBehaviour",
+    "BatchFailure",
     "FaultRule",
     "LoopbackServer",
     "ReplyRule",
@@ -139,6 +145,30 @@ class FaultRule(BaseModel):
         return self
 
 
+class BatchFailure(BaseModel):
+    """The next ``times`` batch lines whose last user message contains ``contains`` (None: any)
+    land in the batch's error file (HTTP ``status``) instead of being answered."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contains: str | None = None
+    times: int = Field(default=1, ge=0)
+    status: int = Field(default=500, ge=400, le=599)
+
+
+class BatchBehaviour(BaseModel):
+    """How the OpenAI Batch endpoints behave: a batch ends ``delay`` seconds after it was
+    created; lines matching ``fail`` fail; the next ``expire`` batches end ``expired`` with only
+    their first ``expire_answered`` lines answered (the rest land in the error file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    delay: float = Field(default=0.0, ge=0)
+    fail: list[BatchFailure] = Field(default_factory=list)
+    expire: int = Field(default=0, ge=0)
+    expire_answered: int = Field(default=0, ge=0)
+
+
 _RULES = TypeAdapter(list[ReplyRule])
 _FAULTS = TypeAdapter(list[FaultRule])
 
@@ -162,6 +192,12 @@ class _State:
     waiting: int = 0
     peak_concurrent: int = 0
     by_prompt: Counter[str] = field(default_factory=Counter)
+    # The OpenAI Batch endpoints: uploaded files, batches, and how often each custom_id was
+    # submitted in a batch (what a "never submit twice" test reads).
+    batch: BatchBehaviour = field(default_factory=BatchBehaviour)
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    submitted: Counter[str] = field(default_factory=Counter)
 
     def reset(self) -> None:
         self.rules = []
@@ -169,6 +205,18 @@ class _State:
         self.total = self.completed = self.faulted = 0
         self.waiting = self.peak_concurrent = 0
         self.by_prompt = Counter()
+        self.batch = BatchBehaviour()
+        self.files, self.batches = {}, {}
+        self.submitted = Counter()
+
+    def take_batch_failure(self, prompt: str) -> BatchFailure | None:
+        for i, rule in enumerate(self.batch.fail):
+            if rule.times > 0 and (rule.contains is None or rule.contains in prompt):
+                rule.times -= 1
+                if rule.times <= 0:
+                    del self.batch.fail[i]
+                return rule
+        return None
 
     def take_fault(self, prompt: str) -> FaultRule | None:
         """Consume one use of the first armed fault matching ``prompt``."""
@@ -201,6 +249,19 @@ def _text_of(content: Any) -> str:
             if isinstance(part, dict) and isinstance(part.get("text"), str)
         )
     return ""
+
+
+def _prompt_of(messages: list[Any]) -> tuple[str, int]:
+    """The last user message and the prompt's length in words (= tokens here)."""
+    prompt = ""
+    prompt_tokens = 0
+    for message in messages:
+        if isinstance(message, dict):
+            text = _text_of(message.get("content"))
+            prompt_tokens += _words(text)
+            if message.get("role") == "user":
+                prompt = text
+    return prompt, prompt_tokens
 
 
 def _words(text: str) -> int:
@@ -386,15 +447,7 @@ class _Handlers:
             return _error_response(
                 400, "Body must be an object with a 'messages' list", "invalid_request_error"
             )
-        messages: list[Any] = body["messages"]
-        prompt = ""
-        prompt_tokens = 0
-        for message in messages:
-            if isinstance(message, dict):
-                text = _text_of(message.get("content"))
-                prompt_tokens += _words(text)
-                if message.get("role") == "user":
-                    prompt = text
+        prompt, prompt_tokens = _prompt_of(body["messages"])
 
         state = self.state
         state.total += 1
@@ -425,6 +478,25 @@ class _Handlers:
         if fault is not None and fault.kind == "malformed":
             return web.Response(body=_MALFORMED_BODY, status=200, content_type=_JSON)
 
+        payload = self._payload(body, prompt, prompt_tokens, fault)
+        response = _json_response(payload)
+        # Send it here rather than returning it, so `completed` only counts replies that made it
+        # onto the socket. If the client went away (timeout, SIGKILL) the write raises
+        # ConnectionError; returning the response lets aiohttp retry the write, fail the same way
+        # and treat it as a quiet client disconnect (raising would be logged as a server error).
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except ConnectionError:
+            return response
+        state.completed += 1
+        return response
+
+    def _payload(
+        self, body: dict[str, Any], prompt: str, prompt_tokens: int, fault: FaultRule | None
+    ) -> dict[str, Any]:
+        """The chat.completion for `body` (also each answered line of a batch)."""
+        state = self.state
         rule = state.find_rule(prompt)
         if rule is not None:
             text = rule.reply
@@ -461,18 +533,7 @@ class _Handlers:
         }
         if fault is not None and fault.kind in _BAD_REPLY_FAULTS:
             _corrupt(payload, fault.kind, body.get("max_tokens"))
-        response = _json_response(payload)
-        # Send it here rather than returning it, so `completed` only counts replies that made it
-        # onto the socket. If the client went away (timeout, SIGKILL) the write raises
-        # ConnectionError; returning the response lets aiohttp retry the write, fail the same way
-        # and treat it as a quiet client disconnect (raising would be logged as a server error).
-        try:
-            await response.prepare(request)
-            await response.write_eof()
-        except ConnectionError:
-            return response
-        state.completed += 1
-        return response
+        return payload
 
     @staticmethod
     def _default_reply(response_format: Any, prompt: str) -> str:
@@ -484,6 +545,140 @@ class _Handlers:
             if response_format.get("type") == "json_object":
                 return json.dumps({"echo": prompt})
         return "echo: " + prompt
+
+    # -- the OpenAI Batch API: files and batches
+
+    async def upload_file(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form.get("file")
+        if not isinstance(upload, web.FileField) or form.get("purpose") != "batch":
+            return _error_response(400, "need a file and purpose=batch", "invalid_request_error")
+        content = upload.file.read()
+        file_id = f"file-loopback-{next(self._ids)}"
+        self.state.files[file_id] = (upload.filename, content)
+        return _json_response(self._file_object(file_id))
+
+    def _file_object(self, file_id: str) -> dict[str, Any]:
+        name, content = self.state.files[file_id]
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": int(time.time()),
+            "filename": name,
+            "purpose": "batch",
+            "status": "processed",
+        }
+
+    async def file_content(self, request: web.Request) -> web.Response:
+        found = self.state.files.get(request.match_info["file_id"])
+        if found is None:
+            return _error_response(404, "No such file", "invalid_request_error")
+        return web.Response(body=found[1], content_type="application/octet-stream")
+
+    async def create_batch(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        found = self.state.files.get(body.get("input_file_id"))
+        if found is None:
+            return _error_response(400, "input_file_id: no such file", "invalid_request_error")
+        if body.get("endpoint") != "/v1/chat/completions":
+            return _error_response(400, "endpoint: unsupported", "invalid_request_error")
+        lines = [json.loads(text) for text in found[1].decode().splitlines() if text.strip()]
+        self.state.submitted.update(str(line["custom_id"]) for line in lines)
+        batch_id = f"batch_loopback_{next(self._ids)}"
+        expire = self.state.batch.expire > 0
+        if expire:
+            self.state.batch.expire -= 1
+        self.state.batches[batch_id] = {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": body["endpoint"],
+            "input_file_id": body["input_file_id"],
+            "completion_window": body.get("completion_window", "24h"),
+            "status": "in_progress",
+            "created_at": int(time.time()),
+            "metadata": body.get("metadata"),
+            "output_file_id": None,
+            "error_file_id": None,
+            "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+            "_lines": lines,
+            "_due": time.monotonic() + self.state.batch.delay,
+            "_expire": expire,
+        }
+        return _json_response(self._batch_object(batch_id))
+
+    def _batch_object(self, batch_id: str) -> dict[str, Any]:
+        batch = self.state.batches[batch_id]
+        if batch["status"] == "in_progress" and time.monotonic() >= batch["_due"]:
+            self._finish_batch(batch)
+        return {k: v for k, v in batch.items() if not k.startswith("_")}
+
+    def _finish_batch(self, batch: dict[str, Any]) -> None:
+        """Answer every line as the chat endpoint would (or fail or expire it)."""
+        state = self.state
+        outputs, errors = [], []
+        answered = state.batch.expire_answered if batch["_expire"] else None
+        for number, line in enumerate(batch["_lines"]):
+            record: dict[str, Any] = {"id": f"batch_req_{number}", "custom_id": line["custom_id"]}
+            body = line.get("body") or {}
+            prompt, prompt_tokens = _prompt_of(body.get("messages") or [])
+            if answered is not None and number >= answered:
+                message = "This request could not be executed before the completion window."
+                errors.append(record | {"response": None, "error": {
+                    "code": "batch_expired", "message": message}})  # fmt: skip
+                continue
+            failure = state.take_batch_failure(prompt)
+            if failure is not None:
+                error = {"message": "Injected batch failure (loopback)", "type": "server_error"}
+                response = {"status_code": failure.status, "body": {"error": error}}
+                errors.append(record | {"response": response, "error": None})
+                continue
+            payload = self._payload(body, prompt, prompt_tokens, None)
+            response = {"status_code": 200, "request_id": record["id"], "body": payload}
+            outputs.append(record | {"response": response, "error": None})
+        for kind, records in (("output_file_id", outputs), ("error_file_id", errors)):
+            if records:
+                file_id = f"file-loopback-{next(self._ids)}"
+                text = "".join(json.dumps(r) + "\n" for r in records)
+                state.files[file_id] = (f"{batch['id']}-{kind}.jsonl", text.encode())
+                batch[kind] = file_id
+        failed = len(batch["_lines"]) - len(outputs)
+        batch["request_counts"] |= {"completed": len(outputs), "failed": failed}
+        batch["status"] = "expired" if batch["_expire"] else "completed"
+
+    async def get_batch(self, request: web.Request) -> web.Response:
+        batch_id = request.match_info["batch_id"]
+        if batch_id not in self.state.batches:
+            return _error_response(404, "No such batch", "invalid_request_error")
+        return _json_response(self._batch_object(batch_id))
+
+    async def cancel_batch(self, request: web.Request) -> web.Response:
+        batch_id = request.match_info["batch_id"]
+        batch = self.state.batches.get(batch_id)
+        if batch is None:
+            return _error_response(404, "No such batch", "invalid_request_error")
+        if batch["status"] == "in_progress":
+            batch["status"] = "cancelled"
+        return _json_response(self._batch_object(batch_id))
+
+    async def set_batch(self, request: web.Request) -> web.Response:
+        try:
+            self.state.batch = BatchBehaviour.model_validate_json(await request.read())
+        except ValidationError as exc:
+            return _error_response(400, str(exc), "invalid_request_error")
+        return _json_response({"ok": True})
+
+    async def batch_stats(self, request: web.Request) -> web.Response:
+        state = self.state
+        return _json_response(
+            {
+                "submitted": dict(state.submitted),
+                "batches": {
+                    batch_id: {"status": b["status"], "requests": len(b["_lines"])}
+                    for batch_id, b in state.batches.items()
+                },
+            }
+        )
 
     async def models(self, request: web.Request) -> web.Response:
         return _json_response({"object": "list", "data": [{"id": MODEL_ID, "object": "model"}]})
@@ -533,11 +728,20 @@ class _Handlers:
 def create_app(latency: float = 0.0) -> web.Application:
     """The aiohttp application: completions, models, the control API and a JSON 404."""
     handlers = _Handlers(latency)
-    app = web.Application()
+    # Batch input files come as multipart uploads, larger than aiohttp's 1 MiB default.
+    app = web.Application(client_max_size=1024**3)
     app.router.add_post("/v1/chat/completions", handlers.completions)
     app.router.add_post("/chat/completions", handlers.completions)
     app.router.add_get("/v1/models", handlers.models)
     app.router.add_get("/models", handlers.models)
+    for root in ("/v1", ""):
+        app.router.add_post(f"{root}/files", handlers.upload_file)
+        app.router.add_get(f"{root}/files/{{file_id}}/content", handlers.file_content)
+        app.router.add_post(f"{root}/batches", handlers.create_batch)
+        app.router.add_get(f"{root}/batches/{{batch_id}}", handlers.get_batch)
+        app.router.add_post(f"{root}/batches/{{batch_id}}/cancel", handlers.cancel_batch)
+    app.router.add_post("/_control/batch", handlers.set_batch)
+    app.router.add_get("/_control/batch_stats", handlers.batch_stats)
     app.router.add_post("/_control/rules", handlers.set_rules)
     app.router.add_post("/_control/faults", handlers.add_faults)
     app.router.add_get("/_control/stats", handlers.stats)
@@ -755,6 +959,19 @@ class LoopbackServer:
         """The server's counters: total, completed, by_prompt, faulted, peak_concurrent and
         pending_faults."""
         response = self._client().get("/_control/stats")
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def set_batch(self, **behaviour: Any) -> None:
+        """How the Batch endpoints behave: ``delay``, ``fail`` ([{"contains", "times",
+        "status"}]), ``expire`` and ``expire_answered`` (see :class:`BatchBehaviour`)."""
+        self._post("/_control/batch", behaviour)
+
+    def batch_stats(self) -> dict[str, Any]:
+        """``submitted`` (custom_id -> how many batches it was submitted in) and ``batches``
+        (batch id -> status and number of requests)."""
+        response = self._client().get("/_control/batch_stats")
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result

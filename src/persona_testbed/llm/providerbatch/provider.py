@@ -1,0 +1,75 @@
+"""What a provider batch API offers the executor: submit lines, ask how a batch is doing, read
+its results back as cache-ready replies or failure reasons."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Protocol
+
+from persona_testbed.errors import PersonaError
+from persona_testbed.llm.batchfiles import PendingRequest
+from persona_testbed.llm.types import ChatRequest, ChatResult
+
+
+@dataclass(frozen=True)
+class BatchState:
+    """A submitted batch as its provider reports it."""
+
+    status: str  # the provider's own word (in_progress, completed, expired, ended, ...)
+    ended: bool  # no more answers will come: the results can be read
+    total: int
+    succeeded: int
+    failed: int  # errored, expired or cancelled requests so far
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed
+
+
+# custom_id -> the reply, or why there is none
+Outcomes = dict[str, ChatResult | str]
+
+
+class BatchProvider(Protocol):
+    """One provider batch API for one model at one endpoint."""
+
+    kind: str  # "openai" or "anthropic": recorded in the ledger
+    name: str  # for people: "OpenAI Batch", "Anthropic Message Batches"
+    base_url: str
+    model_id: str
+    max_requests: int  # the provider's limits per batch
+    max_bytes: int
+
+    def custom_id(self, key: str) -> str:
+        """The id a request travels under (the cache key where the provider allows it)."""
+        ...
+
+    def line(self, custom_id: str, pending: PendingRequest) -> str:
+        """One request of a batch input, as one JSON line."""
+        ...
+
+    async def submit(self, lines: list[str], *, label: str) -> str:
+        """Submit one batch of input lines; its batch id."""
+        ...
+
+    async def retrieve(self, batch_id: str) -> BatchState: ...
+
+    async def results(self, batch_id: str, requests: Mapping[str, ChatRequest]) -> Outcomes:
+        """The outcome of each request of an ended batch (`requests`: custom_id -> request,
+        which the reply is checked against). A request with no line is not in the result."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def import_sdk(name: str, extra: str) -> ModuleType:
+    """The SDK module `name`, or a one-line PersonaError naming the extra that installs it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise PersonaError(
+            f"execution batch needs the {name} SDK: pip install 'persona-testbed[{extra}]'"
+        ) from None

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
 from persona_testbed.errors import PersonaError
-from persona_testbed.llm.backends.base import Backend, LoadsModel
+from persona_testbed.llm.backends.base import Backend, LLMCallError, LoadsModel
 from persona_testbed.llm.backends.chat_body import openai_chat_body
 from persona_testbed.llm.batchfiles import PendingRequest, RequestDeferred
 from persona_testbed.llm.cache import ResponseCache
@@ -113,6 +113,9 @@ class LLMClient:
         # that asked for them ends; then they go to the mode's executor as one wave
         # (llm.execution).
         self._pending: dict[str, PendingRequest] = {}
+        # Requests an executor gave up on: the re-run raises their error, as an online call
+        # that failed for good does (a generation stage records it as one failed row).
+        self._failed: dict[str, LLMCallError] = {}
         self._executor = make_executor(self)
 
     @classmethod
@@ -173,6 +176,8 @@ class LLMClient:
                 self._usage.cache_hits += 1
                 return hit
         if self._executor is not None:
+            if (failed := self._failed.get(key)) is not None:
+                raise failed
             # Not sent online: held for this batch's wave (a cached reply is replayed even
             # under `refresh`: the wave's answer lands in the cache, and the re-run must see it).
             if refresh and self.cache is not None and (hit := self.cache.get(key)) is not None:
@@ -197,7 +202,7 @@ class LLMClient:
                 return shared
             try:
                 result = await self._call(request, state)
-                self._store(key, request, result)
+                self._store(key, request.canonical_json(), result)
             finally:
                 if self.cache is not None:
                     self.cache.release(key)
@@ -247,11 +252,21 @@ class LLMClient:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
 
-    def _store(self, key: str, request: ChatRequest, result: ChatResult) -> None:
+    def record_answer(self, key: str, request_json: str, result: ChatResult) -> None:
+        """An executor's answer to a held request (a Ray job's call): counted as an online
+        call is, and cached under the key the online call would have used."""
+        self._count_call(result)
+        self._store(key, request_json, result)
+
+    def record_failure(self, key: str, error: LLMCallError) -> None:
+        """An executor gave up on a held request: the item that asked for it gets `error`."""
+        self._failed[key] = error
+
+    def _store(self, key: str, request_json: str, result: ChatResult) -> None:
         if self.cache is None:
             return
         try:
-            self.cache.put(key, self.model_id, request.canonical_json(), result)
+            self.cache.put(key, self.model_id, request_json, result)
         except ValueError as exc:  # a reply that would not load back: use it, never cache it
             print(f"warning: {self.model_id}: {exc}", file=sys.stderr)
 
@@ -273,13 +288,16 @@ class LLMClient:
                 result = await self.backend.complete(request)
             finally:
                 self._reserved_usd -= estimate
+        self._count_call(result)
+        return result
+
+    def _count_call(self, result: ChatResult) -> None:
         self._usage.calls += 1
         self._usage.prompt_tokens += result.prompt_tokens
         self._usage.completion_tokens += result.completion_tokens
         self._usage.cost_usd += self.settings.prices.cost(
             self.model_id, result.prompt_tokens, result.completion_tokens
         )
-        return result
 
     def _reserve(self, request: ChatRequest) -> float:
         """Stop before a call that could take spending past the budget."""

@@ -61,6 +61,32 @@ class EndpointSettings(BaseModel):
         return key
 
 
+class RaySettings(BaseModel):
+    """Where `execution: ray` runs its jobs and with how many workers (llm.ray_execution)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    address: str | None = Field(
+        None,
+        description="the Ray cluster to connect to (None: RAY_ADDRESS, else a local Ray is "
+        "started in this process)",
+    )
+    num_cpus: int = Field(2, ge=1, description="CPUs of a local Ray started for the job")
+    workers: int = Field(
+        2, ge=1, description="Ray actors that call the model; llm concurrency is split among them"
+    )
+    worker_cpus: float = Field(
+        0.5, gt=0, description="CPUs Ray reserves per worker (they mostly wait on the network)"
+    )
+    batch_size: int = Field(32, ge=1, description="requests handed to a worker at once")
+    attempts: int = Field(
+        2,
+        ge=1,
+        description="waves a request may fail in (each after the client's own retries) before "
+        "it fails for good, as an online call does",
+    )
+
+
 class ClientSettings(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -109,11 +135,12 @@ class ClientSettings(BaseModel):
         description="online: send requests the cache lacks; export: write them to an OpenAI "
         "Batch input file (vLLM run-batch) and stop, for `persona batch import` to fill the "
         "cache; batch: submit them to the provider's batch API (OpenAI Batch, Anthropic Message "
-        "Batches); ray: run them as a Ray Data job (llm.execution)",
+        "Batches); ray: run them as a Ray Data job (llm.ray_execution)",
     )
     batch_dir: Path | None = Field(
         None, description="where exported batch files go (None: `batches/` beside the cache)"
     )
+    ray: RaySettings = Field(default_factory=RaySettings, description="for execution: ray")
     prices: PriceTable = Field(default_factory=PriceTable)
     show_progress: bool = True
     refresh_failed: bool = Field(
@@ -162,6 +189,7 @@ def user_settings(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     execution: ExecutionSetting = "online",
     batch_dir: Path | None = None,
+    ray: RaySettings | None = None,
     show_progress: bool = True,
 ) -> ClientSettings:
     """ClientSettings from what a user sets, under the one spelling both the run file's `llm:`
@@ -176,6 +204,7 @@ def user_settings(
         choice_method=choice_method,
         execution=execution,
         batch_dir=batch_dir,
+        ray=ray or RaySettings(),
     )
     if breaker_failures is not None:
         settings.breaker_failures = breaker_failures

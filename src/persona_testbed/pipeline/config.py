@@ -23,6 +23,7 @@ from persona_testbed.llm.settings import (
     ChoiceMethodSetting,
     EndpointSettings,
     ExecutionSetting,
+    RaySettings,
     user_settings,
 )
 from persona_testbed.preferences import PreferencesConfig
@@ -75,6 +76,11 @@ class LLMSection(BaseModel):
     )
     batch_dir: Path | None = Field(
         None, description="where exported batch files go (default: batches/ beside the cache)"
+    )
+    ray: RaySettings = Field(
+        default_factory=RaySettings,
+        description="execution: ray: address (None: RAY_ADDRESS, else a local Ray), num_cpus "
+        "of a local Ray, workers, worker_cpus, batch_size, attempts (see docs/scale.md)",
     )
 
     @model_validator(mode="after")

@@ -15,7 +15,9 @@ import pytest
 
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import ClientSettings, LLMCallError, LLMClient, Message, ResponseCache
-from persona_testbed.llm.settings import RaySettings
+from persona_testbed.llm.client import BudgetExceededError
+from persona_testbed.llm.ray_execution import worker_settings
+from persona_testbed.llm.settings import EndpointSettings, RaySettings
 from persona_testbed.testing.loopback import LoopbackServer
 from tests.llm.test_batch_files import QUESTIONS, client_for, two_waves
 
@@ -92,6 +94,45 @@ def test_failed_requests_are_retried_in_the_next_wave_then_fail_as_online(
     assert len(store.keys()) == 2  # the failure is not cached: a later run asks again
     store.close()
     client.close()
+
+
+def test_max_cost_sends_what_fits_then_stops_as_online(
+    tmp_path: Path, local_ray: Any, server: LoopbackServer
+) -> None:
+    server.reset()
+    settings = ClientSettings(
+        cache_path=tmp_path / "cache.sqlite",
+        base_url=server.base_url,
+        show_progress=False,
+        max_retries=0,
+        execution="ray",
+        max_cost_usd=0.0025,  # gpt-4o's list price: each request below is estimated at ~$0.001
+    )
+    client = LLMClient.from_spec("openai:gpt-4o", settings)
+    requests = [client.request([Message(role="user", content=f"q{i}")]) for i in range(5)]
+    requests = [r.model_copy(update={"max_tokens": 100}) for r in requests]
+    with pytest.raises(BudgetExceededError, match="max-cost"):
+        client.complete_batch(requests)
+    assert server.stats()["total"] == 2
+    assert client.cache is not None and len(client.cache.keys()) == 2
+    assert client.usage["openai:gpt-4o"].calls == 2
+    client.close()
+
+
+def test_each_worker_gets_its_share_of_the_concurrency() -> None:
+    settings = ClientSettings(
+        concurrency=100,
+        execution="ray",
+        max_cost_usd=5.0,
+        endpoints=(
+            EndpointSettings(base_url="http://a/v1", concurrency=30),
+            EndpointSettings(base_url="http://b/v1"),
+        ),
+    )
+    worker = worker_settings(settings, 8)
+    assert worker.concurrency == 13 and [e.concurrency for e in worker.endpoints] == [4, None]
+    assert worker.execution == "online" and worker.cache_path is None
+    assert worker.max_cost_usd is None and not worker.show_progress
 
 
 def test_ray_needs_a_cache_and_a_remote_model(tmp_path: Path) -> None:

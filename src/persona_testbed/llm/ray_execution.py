@@ -80,17 +80,28 @@ def ensure_ray(settings: RaySettings) -> Any:
     return ray
 
 
-def worker_settings(settings: ClientSettings, concurrency: int) -> ClientSettings:
-    """What a worker's client runs with: online, no cache (the driver stores the answers), no
-    budget (the driver checks it before the job), no progress, this worker's share of the
-    concurrency."""
+def worker_settings(settings: ClientSettings, workers: int) -> ClientSettings:
+    """What each of `workers` actors runs with: online, no cache (the driver stores the
+    answers), no budget (the driver checks it before the job), no progress, and its share of
+    the concurrency, in all and at each server of a fleet."""
+
+    def share(limit: int) -> int:
+        return max(1, math.ceil(limit / workers))
+
+    endpoints = tuple(
+        endpoint.model_copy(update={"concurrency": share(endpoint.concurrency)})
+        if endpoint.concurrency is not None
+        else endpoint
+        for endpoint in settings.endpoints
+    )
     return settings.model_copy(
         update={
             "execution": "online",
             "cache_path": None,
             "max_cost_usd": None,
             "show_progress": False,
-            "concurrency": concurrency,
+            "concurrency": share(settings.concurrency),
+            "endpoints": endpoints,
         }
     )
 
@@ -166,7 +177,6 @@ class RayExecutor:
         ray = ensure_ray(self.ray_settings)
         batches = math.ceil(len(send) / self.ray_settings.batch_size)
         workers = min(self.ray_settings.workers, batches)
-        per_worker = max(1, math.ceil(client.concurrency / workers))
         rows = [{"key": key, "request": item.request_json} for key, item in send.items()]
         for key in send:
             self._attempts[key] = self._attempts.get(key, 0) + 1
@@ -174,7 +184,7 @@ class RayExecutor:
             RequestCaller,
             fn_constructor_kwargs={
                 "spec": self.spec,
-                "settings": worker_settings(self.settings, per_worker),
+                "settings": worker_settings(self.settings, workers),
             },
             batch_format="pyarrow",
             batch_size=self.ray_settings.batch_size,

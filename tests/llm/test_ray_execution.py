@@ -190,6 +190,9 @@ def test_preferences_through_ray_match_the_online_run(
     # The same requests as online, each sent once.
     assert server.stats()["by_prompt"] == sent_online
     assert server.stats()["total"] == sum(sent_online.values())
+    store = ResponseCache(tmp_path / "ray.sqlite")
+    assert len(store.keys()) == server.stats()["total"]  # each distinct request sent once
+    store.close()
     columns = ["prompt_id", "chosen", "rejected", "judge_p_chosen"]
     expected = pl.read_parquet(online.file("preferences.parquet")).select(columns)
     assert pl.read_parquet(through_ray.file("preferences.parquet")).select(columns).equals(expected)

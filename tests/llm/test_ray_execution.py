@@ -5,6 +5,7 @@ Ray starts once for this module (about 10-20 s on two cores) and every job reuse
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +16,9 @@ import pytest
 
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm import ClientSettings, LLMCallError, LLMClient, Message, ResponseCache
+from persona_testbed.llm.batchfiles import PendingRequest
 from persona_testbed.llm.client import BudgetExceededError
-from persona_testbed.llm.ray_execution import worker_settings
+from persona_testbed.llm.ray_execution import RayExecutor, ray_error_line, worker_settings
 from persona_testbed.llm.settings import EndpointSettings, RaySettings
 from persona_testbed.testing.loopback import LoopbackServer
 from tests.llm.test_batch_files import QUESTIONS, client_for, two_waves
@@ -133,6 +135,47 @@ def test_each_worker_gets_its_share_of_the_concurrency() -> None:
     assert worker.concurrency == 13 and [e.concurrency for e in worker.endpoints] == [4, None]
     assert worker.execution == "online" and worker.cache_path is None
     assert worker.max_cost_usd is None and not worker.show_progress
+
+
+def test_a_worker_that_cannot_start_stops_the_step_with_one_line(
+    tmp_path: Path, local_ray: Any, server: LoopbackServer
+) -> None:
+    # A fleet server's key variable set for the driver but not on the worker's node: here,
+    # the worker's settings name a variable no process has.
+    client = ray_client(server, tmp_path / "cache.sqlite")
+    missing = EndpointSettings(base_url=server.base_url, api_key_env="PERSONA_TEST_UNSET_KEY")
+    executor = RayExecutor(
+        "openai:loopback", client.settings.model_copy(update={"endpoints": (missing,)})
+    )
+    request = client.request([Message(role="user", content="hello")])
+    pending = {"k": PendingRequest(request.canonical_json(), {})}
+    with pytest.raises(PersonaError) as failed:
+        asyncio.run(executor.run_wave(client, pending))
+    assert str(failed.value).startswith("the Ray job failed: ")
+    assert "PERSONA_TEST_UNSET_KEY (api_key_env) is not set" in str(failed.value)
+    assert "\n" not in str(failed.value)
+    client.close()
+
+
+def test_a_failure_of_ray_itself_is_told_by_its_cause() -> None:
+    died = (
+        "The actor died because of an error raised in its creation task, \x1b[36mray::"
+        "MapWorker(MapBatches(RequestCaller)).__init__()\x1b[39m (pid=1, ip=10.0.0.2)\n"
+        '  File "x.py", line 5, in __init__\n    raise PersonaError(...)\n'
+        "persona_testbed.errors.PersonaError: endpoint http://h/v1: the environment variable "
+        "KEY (api_key_env) is not set\n"
+    )
+    assert ray_error_line(died) == (
+        "persona_testbed.errors.PersonaError: endpoint http://h/v1: the environment variable "
+        "KEY (api_key_env) is not set"
+    )
+    wrapped = (
+        "ValueError: boom\n\nThe above exception was the direct cause of the following "
+        "exception:\n\x1b[36mray::MapWorker.submit()\x1b[39m\n"
+        "ray.exceptions.UserCodeException: UDF failed to process a data block.\n"
+    )
+    assert ray_error_line(wrapped) == "ValueError: boom"
+    assert ray_error_line("\x1b[36mGCS lost\x1b[39m\nmore") == "GCS lost"
 
 
 def test_ray_needs_a_cache_and_a_remote_model(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import atexit
 import logging
 import math
 import os
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -175,19 +176,20 @@ class RayExecutor:
 
     def _run_job(self, client: LLMClient, send: Mapping[str, PendingRequest]) -> None:
         ray = ensure_ray(self.ray_settings)
-        batches = math.ceil(len(send) / self.ray_settings.batch_size)
-        workers = min(self.ray_settings.workers, batches)
+        # An actor answers one batch at a time: a batch of at least its share of the
+        # concurrency keeps that many requests in flight.
+        share = math.ceil(self.settings.concurrency / self.ray_settings.workers)
+        batch_size = max(self.ray_settings.batch_size, share)
+        workers = min(self.ray_settings.workers, math.ceil(len(send) / batch_size))
+        settings = worker_settings(self.settings, workers)
         rows = [{"key": key, "request": item.request_json} for key, item in send.items()]
         for key in send:
             self._attempts[key] = self._attempts.get(key, 0) + 1
         dataset = ray.data.from_items(rows).map_batches(
             RequestCaller,
-            fn_constructor_kwargs={
-                "spec": self.spec,
-                "settings": worker_settings(self.settings, workers),
-            },
+            fn_constructor_kwargs={"spec": self.spec, "settings": settings},
             batch_format="pyarrow",
-            batch_size=self.ray_settings.batch_size,
+            batch_size=batch_size,
             compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=self.ray_settings.worker_cpus,
         )
@@ -228,13 +230,25 @@ def _within_budget(
 
 
 def _rows(ray: Any, dataset: Any) -> Iterator[dict[str, Any]]:
-    """The job's result rows as they stream in; a failure of Ray itself (an actor that died,
-    a lost cluster) is one PersonaError."""
+    """The job's result rows as they stream in; a failure of Ray itself (an actor that could
+    not start or died, a lost cluster) is one PersonaError."""
     try:
         yield from dataset.iter_rows()
     except ray.exceptions.RayError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PersonaError(f"the Ray job failed: {first}") from None
+        raise PersonaError(f"the Ray job failed: {ray_error_line(str(exc))}") from None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Interrupt)\b.*: \S")
+
+
+def ray_error_line(text: str) -> str:
+    """The line that says what went wrong in a Ray error's text (which holds the remote
+    traceback): the first `SomeError: message` line that is not Ray's own wrapper."""
+    lines = [line.strip() for line in _ANSI.sub("", text).splitlines() if line.strip()]
+    raised = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    ours = [line for line in raised if not line.startswith("ray.")]
+    return (ours or raised or lines or ["no details"])[0]
 
 
 def _ray_factory(client: LLMClient) -> WaveExecutor:

@@ -78,7 +78,9 @@ class RaySettings(BaseModel):
     worker_cpus: float = Field(
         0.5, gt=0, description="CPUs Ray reserves per worker (they mostly wait on the network)"
     )
-    batch_size: int = Field(32, ge=1, description="requests handed to a worker at once")
+    batch_size: int = Field(
+        32, ge=1, description="requests handed to a worker at once (at least its concurrency)"
+    )
     attempts: int = Field(
         2,
         ge=1,

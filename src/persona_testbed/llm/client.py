@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
 from persona_testbed.errors import PersonaError
-from persona_testbed.llm.backends.base import Backend, LoadsModel
+from persona_testbed.llm.backends.base import Backend, LLMCallError, LoadsModel
 from persona_testbed.llm.backends.chat_body import openai_chat_body
 from persona_testbed.llm.batchfiles import PendingRequest, RequestDeferred
 from persona_testbed.llm.cache import ResponseCache
@@ -113,6 +113,12 @@ class LLMClient:
         # that asked for them ends; then they go to the mode's executor as one wave
         # (llm.execution).
         self._pending: dict[str, PendingRequest] = {}
+        # Requests an executor gave up on: the re-run raises their error, as an online call
+        # that failed for good does (a generation stage records it as one failed row).
+        self._failed: dict[str, LLMCallError] = {}
+        # Keys an executor answered in this process and counted as calls (count_wave_answer):
+        # the held item's replay of each is not a cache hit.
+        self._wave_answers: set[str] = set()
         self._executor = make_executor(self)
 
     @classmethod
@@ -170,13 +176,15 @@ class LLMClient:
         if self.cache is not None and not refresh:
             hit = self.cache.get(key)
             if hit is not None:
-                self._usage.cache_hits += 1
+                self._count_hit(key)
                 return hit
         if self._executor is not None:
+            if (failed := self._failed.get(key)) is not None:
+                raise failed
             # Not sent online: held for this batch's wave (a cached reply is replayed even
             # under `refresh`: the wave's answer lands in the cache, and the re-run must see it).
             if refresh and self.cache is not None and (hit := self.cache.get(key)) is not None:
-                self._usage.cache_hits += 1
+                self._count_hit(key)
                 return hit
             self._pending[key] = PendingRequest(request.canonical_json(), self._batch_body(request))
             raise RequestDeferred(key)
@@ -197,7 +205,7 @@ class LLMClient:
                 return shared
             try:
                 result = await self._call(request, state)
-                self._store(key, request, result)
+                self._store(key, request.canonical_json(), result)
             finally:
                 if self.cache is not None:
                     self.cache.release(key)
@@ -209,6 +217,12 @@ class LLMClient:
             raise
         finally:
             state.inflight.pop(key, None)
+
+    def _count_hit(self, key: str) -> None:
+        if key in self._wave_answers:  # the replay of an answer already counted as a call
+            self._wave_answers.discard(key)
+        else:
+            self._usage.cache_hits += 1
 
     @property
     def served_model(self) -> str:
@@ -247,11 +261,28 @@ class LLMClient:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
 
-    def _store(self, key: str, request: ChatRequest, result: ChatResult) -> None:
+    def record_answer(self, key: str, request_json: str, result: ChatResult) -> None:
+        """An executor's answer to a held request (a Ray job's call): counted as an online
+        call is, and cached under the key the online call would have used."""
+        self.count_wave_answer(key, result)
+        self._store(key, request_json, result)
+
+    def count_wave_answer(self, key: str, result: ChatResult, *, batch: bool = False) -> None:
+        """Count an executor's answer as a call (at the provider's batch price: `batch`); the
+        held item's replay of it is then no cache hit, so a run's hits and calls never count
+        one answer twice."""
+        self.record_usage(result, batch=batch)
+        self._wave_answers.add(key)
+
+    def record_failure(self, key: str, error: LLMCallError) -> None:
+        """An executor gave up on a held request: the item that asked for it gets `error`."""
+        self._failed[key] = error
+
+    def _store(self, key: str, request_json: str, result: ChatResult) -> None:
         if self.cache is None:
             return
         try:
-            self.cache.put(key, self.model_id, request.canonical_json(), result)
+            self.cache.put(key, self.model_id, request_json, result)
         except ValueError as exc:  # a reply that would not load back: use it, never cache it
             print(f"warning: {self.model_id}: {exc}", file=sys.stderr)
 
@@ -289,8 +320,9 @@ class LLMClient:
     async def acomplete_online(self, key: str, request: ChatRequest) -> ChatResult:
         """Send `request` (under cache key `key`) online whatever the execution mode, and store
         its answer: an executor's fallback for requests its service could not answer."""
-        result = await self._call(request, self._loop_state())
-        self._store(key, request, result)
+        result = await self._call(request, self._loop_state())  # counted there
+        self._wave_answers.add(key)
+        self._store(key, request.canonical_json(), result)
         return result
 
     def _reserve(self, request: ChatRequest) -> float:

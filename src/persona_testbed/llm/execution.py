@@ -13,6 +13,7 @@ is stored under the key the online client would have used.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -76,13 +77,19 @@ def register_execution(name: str, factory: ExecutorFactory) -> None:
     _FACTORIES[name] = factory
 
 
+# Modes whose module (and its optional dependency) is imported only when a client uses them.
+_LAZY_MODULES: dict[str, str] = {"ray": "persona_testbed.llm.ray_execution"}
+
+
 def make_executor(client: LLMClient) -> WaveExecutor | None:
     mode = client.settings.execution
     if mode == "online":
         return None
+    if mode not in _FACTORIES and mode in _LAZY_MODULES:
+        importlib.import_module(_LAZY_MODULES[mode])  # registers the mode
     factory = _FACTORIES.get(mode)
     if factory is None:
-        known = ", ".join(["online", *sorted(_FACTORIES)])
+        known = ", ".join(["online", *sorted({*_FACTORIES, *_LAZY_MODULES})])
         raise PersonaError(f"unknown llm execution '{mode}' (known: {known})")
     return factory(client)
 

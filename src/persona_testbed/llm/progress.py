@@ -8,7 +8,7 @@ second live display.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 
@@ -56,6 +56,24 @@ def status(text: str, *, enabled: bool = True) -> Iterator[None]:
             yield
 
 
+@contextmanager
+def updating_status(text: str, *, enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """`status`, and the block gets a function that replaces the text (a job's running count)."""
+    bar = _State.bar
+    if not (enabled and _State.enabled):
+        yield lambda _: None
+    elif bar is not None:
+        with bar.describing(text):
+            yield bar.describe
+    else:
+        console = stderr_console()
+        if not console.is_terminal:
+            yield lambda _: None
+            return
+        with console.status(text) as line:
+            yield line.update
+
+
 class BatchProgress:
     def __init__(self, description: str, total: int, *, enabled: bool) -> None:
         self._progress = Progress(
@@ -100,6 +118,10 @@ class BatchProgress:
             yield
         finally:
             self._progress.update(self._task, description=self._description)
+
+    def describe(self, text: str) -> None:
+        """Say `text` until `describing` ends (see updating_status)."""
+        self._progress.update(self._task, description=text)
 
     def advance(self, cache_hits: int) -> None:
         self._done += 1

@@ -65,6 +65,34 @@ class EndpointSettings(BaseModel):
         return key
 
 
+class RaySettings(BaseModel):
+    """Where `execution: ray` runs its jobs and with how many workers (llm.ray_execution)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    address: str | None = Field(
+        None,
+        description="the Ray cluster to connect to (None: RAY_ADDRESS, else a local Ray is "
+        "started in this process)",
+    )
+    num_cpus: int = Field(2, ge=1, description="CPUs of a local Ray started for the job")
+    workers: int = Field(
+        2, ge=1, description="Ray actors that call the model; llm concurrency is split among them"
+    )
+    worker_cpus: float = Field(
+        0.5, gt=0, description="CPUs Ray reserves per worker (they mostly wait on the network)"
+    )
+    batch_size: int = Field(
+        32, ge=1, description="requests handed to a worker at once (at least its concurrency)"
+    )
+    attempts: int = Field(
+        2,
+        ge=1,
+        description="waves a request may fail in (each after the client's own retries) before "
+        "it fails for good, as an online call does",
+    )
+
+
 class ClientSettings(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -113,7 +141,7 @@ class ClientSettings(BaseModel):
         description="online: send requests the cache lacks; export: write them to an OpenAI "
         "Batch input file (vLLM run-batch) and stop, for `persona batch import` to fill the "
         "cache; batch: submit them to the provider's batch API (OpenAI Batch, Anthropic Message "
-        "Batches); ray: run them as a Ray Data job (llm.execution)",
+        "Batches); ray: run them as a Ray Data job (llm.ray_execution)",
     )
     batch_dir: Path | None = Field(
         None,
@@ -144,6 +172,7 @@ class ClientSettings(BaseModel):
     batch_max_bytes: int | None = Field(
         None, ge=1, description="batch: most bytes per batch input (None: the provider's limit)"
     )
+    ray: RaySettings = Field(default_factory=RaySettings, description="for execution: ray")
     prices: PriceTable = Field(default_factory=PriceTable)
     show_progress: bool = True
     refresh_failed: bool = Field(
@@ -198,6 +227,7 @@ def user_settings(
     batch_max_attempts: int = DEFAULT_BATCH_MAX_ATTEMPTS,
     batch_max_requests: int | None = None,
     batch_max_bytes: int | None = None,
+    ray: RaySettings | None = None,
     show_progress: bool = True,
 ) -> ClientSettings:
     """ClientSettings from what a user sets, under the one spelling both the run file's `llm:`
@@ -218,6 +248,7 @@ def user_settings(
         batch_max_attempts=batch_max_attempts,
         batch_max_requests=batch_max_requests,
         batch_max_bytes=batch_max_bytes,
+        ray=ray or RaySettings(),
     )
     if breaker_failures is not None:
         settings.breaker_failures = breaker_failures

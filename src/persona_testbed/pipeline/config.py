@@ -26,6 +26,7 @@ from persona_testbed.llm.settings import (
     ChoiceMethodSetting,
     EndpointSettings,
     ExecutionSetting,
+    RaySettings,
     user_settings,
 )
 from persona_testbed.preferences import PreferencesConfig
@@ -94,6 +95,11 @@ class LLMSection(BaseModel):
     )
     batch_max_bytes: int | None = Field(
         None, ge=1, description="batch: most bytes per batch (default: the provider's limit)"
+    )
+    ray: RaySettings = Field(
+        default_factory=RaySettings,
+        description="execution: ray: address (None: RAY_ADDRESS, else a local Ray), num_cpus "
+        "of a local Ray, workers, worker_cpus, batch_size, attempts (see docs/scale.md)",
     )
 
     @model_validator(mode="after")

@@ -318,7 +318,7 @@ class ProviderBatchExecutor:
                         self.failures[key] = str(exc)
                         failed.append(key)
                         continue
-                    client.record_usage(outcome, batch=True)
+                    client.count_wave_answer(key, outcome, batch=True)
                 imported += 1
                 self.failures.pop(key, None)
             else:

@@ -108,7 +108,9 @@ def test_a_multi_wave_job_through_openai_batch_matches_the_online_run(
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(openai.AsyncOpenAI, "__init__", spy)
-    online = mixed_job(online_client(server, tmp_path / "online.sqlite"))
+    online_client_ = online_client(server, tmp_path / "online.sqlite")
+    online = mixed_job(online_client_)
+    online_hits = online_client_.usage["openai:loopback"].cache_hits
     assert made == []  # the online path does not use the SDK
     served_online = server.stats()["total"]
 
@@ -124,6 +126,7 @@ def test_a_multi_wave_job_through_openai_batch_matches_the_online_run(
     assert len(ledger) == 4 and all(b.state == IMPORTED for b in ledger.values())
     usage = client.usage["openai:loopback"]
     assert usage.calls == sum(len(b.keys) for b in ledger.values())
+    assert usage.cache_hits == online_hits  # a replayed batch answer is no cache hit
 
     again = batch_client(server, tmp_path)  # everything cached: nothing submitted
     assert mixed_job(again) == online

@@ -56,6 +56,7 @@ def test_a_wave_runs_as_a_ray_job_and_replays_from_the_cache(
     server.reset()
     online = client_for(server, tmp_path / "online.sqlite")
     expected = two_waves(online)
+    online_hits = online.usage["openai:loopback"].cache_hits
     online.close()
     server.reset()
     client = ray_client(server, tmp_path / "ray.sqlite")
@@ -67,6 +68,8 @@ def test_a_wave_runs_as_a_ray_job_and_replays_from_the_cache(
     assert stats["total"] == 7 and set(stats["by_prompt"].values()) == {1}
     usage = client.usage["openai:loopback"]
     assert usage.calls == 7 and usage.prompt_tokens > 0 and usage.completion_tokens > 0
+    # A replayed wave answer is no cache hit: the hits are those of the online run.
+    assert usage.cache_hits == online_hits
     assert client.cache is not None and len(client.cache.keys()) == 7
     client.close()
 

@@ -17,7 +17,12 @@ from typing import Any
 
 from persona_testbed.llm.backends.anthropic_messages import messages_params, result_of
 from persona_testbed.llm.batchfiles import PendingRequest
-from persona_testbed.llm.providerbatch.provider import BatchState, Outcomes, import_sdk
+from persona_testbed.llm.providerbatch.provider import (
+    BatchState,
+    Outcomes,
+    SdkConnection,
+    import_sdk,
+)
 from persona_testbed.llm.types import ChatRequest
 
 # Anthropic's limits per Message Batch.
@@ -52,22 +57,14 @@ class AnthropicBatchProvider:
         self.base_url = base_url.rstrip("/")
         self.max_requests = MAX_REQUESTS
         self.max_bytes = MAX_BYTES
-        self._api_key = api_key or "unused"
-        self._timeout_s = timeout_s
-        self._max_retries = max_retries
-        self._client: Any = None
+        self._connection = SdkConnection(
+            self._anthropic.AsyncAnthropic, base_url, api_key, timeout_s, max_retries
+        )
         # As online: a model that refuses temperature/top_p is asked without them from then on.
         self.sampling = True
 
     def _sdk(self) -> Any:
-        if self._client is None:
-            self._client = self._anthropic.AsyncAnthropic(
-                api_key=self._api_key,
-                base_url=self.base_url,
-                timeout=self._timeout_s,
-                max_retries=self._max_retries,
-            )
-        return self._client
+        return self._connection.sdk()
 
     def custom_id(self, key: str) -> str:
         return anthropic_custom_id(key)
@@ -120,6 +117,4 @@ class AnthropicBatchProvider:
         return outcomes
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        await self._connection.aclose()

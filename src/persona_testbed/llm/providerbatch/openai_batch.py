@@ -12,7 +12,12 @@ from typing import Any
 
 from persona_testbed.llm.backends.openai_http import TransientError, parse_completion
 from persona_testbed.llm.batchfiles import BATCH_URL, PendingRequest
-from persona_testbed.llm.providerbatch.provider import BatchState, Outcomes, import_sdk
+from persona_testbed.llm.providerbatch.provider import (
+    BatchState,
+    Outcomes,
+    SdkConnection,
+    import_sdk,
+)
 from persona_testbed.llm.types import ChatRequest
 
 # OpenAI's limits per batch input file.
@@ -39,21 +44,12 @@ class OpenAIBatchProvider:
         self.base_url = base_url.rstrip("/")
         self.max_requests = MAX_REQUESTS
         self.max_bytes = MAX_BYTES
-        self._api_key = api_key or "unused"  # a local OpenAI-compatible server needs none
-        self._timeout_s = timeout_s
-        self._max_retries = max_retries
-        self._client: Any = None
+        self._connection = SdkConnection(
+            self._openai.AsyncOpenAI, base_url, api_key, timeout_s, max_retries
+        )
 
     def _sdk(self) -> Any:
-        # Made in the running event loop (its HTTP pool belongs to it); closed by aclose().
-        if self._client is None:
-            self._client = self._openai.AsyncOpenAI(
-                api_key=self._api_key,
-                base_url=self.base_url,
-                timeout=self._timeout_s,
-                max_retries=self._max_retries,
-            )
-        return self._client
+        return self._connection.sdk()
 
     def custom_id(self, key: str) -> str:
         return key  # any string is a valid custom_id
@@ -125,9 +121,7 @@ class OpenAIBatchProvider:
         outcomes[custom_id] = _reason(error, status, body)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        await self._connection.aclose()
 
 
 def _reason(error: Any, status: Any, body: Any) -> str:

@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
 
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm.batchfiles import PendingRequest
@@ -73,3 +73,33 @@ def import_sdk(name: str, extra: str) -> ModuleType:
         raise PersonaError(
             f"execution batch needs the {name} SDK: pip install 'persona-testbed[{extra}]'"
         ) from None
+
+
+class SdkConnection:
+    """A provider SDK's async client for one endpoint, made on first use in the running event
+    loop (its HTTP pool belongs to that loop) and closed by `aclose`."""
+
+    def __init__(
+        self, client_class: Any, base_url: str, api_key: str | None, timeout_s: float, retries: int
+    ) -> None:
+        self._client_class = client_class
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key or "unused"  # a local compatible server needs none
+        self._timeout_s = timeout_s
+        self._max_retries = retries
+        self._client: Any = None
+
+    def sdk(self) -> Any:
+        if self._client is None:
+            self._client = self._client_class(
+                api_key=self._api_key,
+                base_url=self.base_url,
+                timeout=self._timeout_s,
+                max_retries=self._max_retries,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None

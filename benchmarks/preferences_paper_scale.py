@@ -2,11 +2,12 @@
 OpenAI-compatible server, through the real `preferences` stage (sampling, four model steps,
 Parquet, verification, DatasetDict export).
 
-The server answers every request after a fixed latency (100 ms) with canned replies of
-realistic length; the client runs at concurrency 256 on a fresh cache. On a 2-core machine the
-full job (about 1.27 million calls) takes longer than one sitting, so by default a fraction of
-the personas is run (all 3,868 prompts) and the totals are extrapolated by calls; the output
-says which numbers are measured and which are extrapolated.
+The server (a separate process) answers every request after a fixed latency (100 ms) with
+canned replies of realistic length; the client runs at concurrency 256 on a fresh cache in the
+temporary folder (TMPDIR; the full job's cache is about 6 GB). `--fraction 1` runs the whole job
+(about 1.27 million calls, 15-25 minutes on 2 cores) and reports measured values only; a smaller
+fraction of the personas (all 3,868 prompts) also extrapolates the totals by calls, labelled as
+such. Peak RSS is this (client) process's ru_maxrss at the end of the stage.
 
     .venv/bin/python benchmarks/preferences_paper_scale.py [--fraction 0.1] [--latency 0.1]
 """
@@ -27,6 +28,7 @@ import polars as pl
 from persona_testbed import testing
 from persona_testbed.llm import ClientSettings, LLMClient
 from persona_testbed.preferences import (
+    DEFAULT_CHUNK_PAIRS,
     PairSizes,
     PreferencesConfig,
     load_templates,
@@ -97,11 +99,17 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=0.1, help="share of the 1,586 personas")
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument(
+        "--chunk-pairs", type=int, default=DEFAULT_CHUNK_PAIRS, help="pairs per row group"
+    )
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
     n_personas = max(1, round(PAPER_PERSONAS * args.fraction))
-    config = PreferencesConfig(model="openai:loopback", seed=0)
+    # 512 tokens: the loopback server counts one token per word and cuts replies there; a
+    # critique echoes its whole prompt (persona, question, answer: about 300 words), which at
+    # the default 256 would be truncated and asked again, one call more per pair than the plan.
+    config = PreferencesConfig(model="openai:loopback", seed=0, max_tokens=512)
     full_plan = plan_calls(
         PAPER_PERSONAS,
         PairSizes(),
@@ -129,24 +137,31 @@ def main() -> None:
             show_progress=False,
         )
         client = LLMClient.from_spec("openai:loopback", settings)
+        load_before = os.getloadavg()
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        result = run_preferences_stage(run, config, client=client)
+        result = run_preferences_stage(run, config, client=client, chunk_pairs=args.chunk_pairs)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        load_after = os.getloadavg()
+        # The stage's peak, read before the server's statistics (a JSON of every prompt the
+        # server saw, hundreds of MB at paper scale) are fetched.
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         client.close()
         served = server.stats()["total"]
         cache_mb = (Path(tmp) / "cache.sqlite").stat().st_size / 1e6
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        parquet_mb = result.preferences_path.stat().st_size / 1e6
+        export_mb = sum(f.stat().st_size for f in result.dataset_path.rglob("*")) / 1e6
     stats = result.stats
     pairs, calls = stats["pairs"], stats["model_calls"]
     ideal = calls / (args.concurrency / args.latency)
+    full = n_personas == PAPER_PERSONAS
     scale = full_plan.calls / calls
     print(f"\nmeasured: {n_personas} personas ({args.fraction:.0%} of 1,586) x 200 pairs")
+    print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}".format(*load_before))
+    print("load average (1, 5, 15 min) after: {:.2f} {:.2f} {:.2f}".format(*load_after))
     print("| step | requests | calls sent |")
     print("|---|---|---|")
     for step, counts in stats["steps"].items():
         print(f"| {step} | {counts['requests']:,} | {counts['calls']:,} |")
-    print("\n| metric | measured | full job (extrapolated by calls) |")
-    print("|---|---|---|")
     rows = [
         ("pairs", f"{pairs:,}", f"{full_plan.n_pairs:,}"),
         ("model calls (server received)", f"{calls:,} ({served:,})", f"{full_plan.calls:,}"),
@@ -155,7 +170,7 @@ def main() -> None:
             f"{stats['base_requests_saved_by_sharing']:,}",
             f"{full_plan.base_calls_saved:,}",
         ),
-        ("wall time", f"{wall:,.1f} s", f"{wall * scale / 60:,.1f} min"),
+        ("wall time", f"{wall:,.1f} s ({wall / 60:,.1f} min)", f"{wall * scale / 60:,.1f} min"),
         (
             "ideal wall (calls / (C / latency))",
             f"{ideal:,.1f} s",
@@ -168,9 +183,19 @@ def main() -> None:
         ("wall per pair", f"{1000 * wall / pairs:.2f} ms", ""),
         ("peak RSS (client)", f"{peak_rss_mb:,.0f} MB", ""),
         ("response cache size", f"{cache_mb:,.0f} MB", f"{cache_mb * scale / 1000:,.1f} GB"),
+        ("preferences.parquet", f"{parquet_mb:,.0f} MB", ""),
+        ("DatasetDict export", f"{export_mb:,.0f} MB", ""),
     ]  # fmt: skip
-    for name, measured, full in rows:
-        print(f"| {name} | {measured} | {full} |")
+    if full:  # the whole job: nothing to extrapolate
+        print("\n| metric | measured (full job) |")
+        print("|---|---|")
+        for name, measured, _ in rows:
+            print(f"| {name} | {measured} |")
+    else:
+        print("\n| metric | measured | full job (extrapolated by calls) |")
+        print("|---|---|---|")
+        for name, measured, extrapolated in rows:
+            print(f"| {name} | {measured} | {extrapolated} |")
     print(f"\njudge share preferring y_w (server leans 0.8 to it): {stats['share_prefer_chosen']}")
 
 

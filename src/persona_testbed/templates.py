@@ -82,10 +82,11 @@ class PromptTemplate:
     def fill(self, section: str, **values: str) -> str:
         """The section with every placeholder filled; a missing value names the placeholder."""
         part = self.sections[section]
-        missing = sorted(set(part.get_identifiers()) - values.keys())
-        if missing:
-            raise InputError(f"{self.origin}: no value for ${', $'.join(missing)}")
-        return part.substitute(values)
+        try:
+            return part.substitute(values)
+        except KeyError:
+            missing = sorted(set(part.get_identifiers()) - values.keys())
+            raise InputError(f"{self.origin}: no value for ${', $'.join(missing)}") from None
 
     def messages(self, **values: str) -> list[Message]:
         """A system message (when the rendered `[system]` is not empty) and the user message."""

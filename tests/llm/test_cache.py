@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -42,3 +43,53 @@ def test_corrupt_cache_file_gives_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(PersonaError, match=r"c\.sqlite"):
         ResponseCache(path)
+
+
+def _rows(path: Path) -> int:
+    other = sqlite3.connect(path)
+    try:
+        return int(other.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+    finally:
+        other.close()
+
+
+def test_writes_in_an_event_loop_commit_together_by_the_next_round(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = ResponseCache(path)
+
+    async def writes() -> list[int]:
+        seen = []
+        cache.put("a", "m", "{}", ChatResult(text="x"))
+        cache.put("b", "m", "{}", ChatResult(text="y"))
+        seen.append(_rows(path))  # one open transaction: another connection sees neither yet
+        await asyncio.sleep(0)  # the loop's next round commits it
+        seen.append(_rows(path))
+        cache.put("c", "m", "{}", ChatResult(text="z"))
+        cache.flush()  # what the client does before it sends another request
+        seen.append(_rows(path))
+        return seen
+
+    assert asyncio.run(writes()) == [0, 2, 3]
+    cache.put("d", "m", "{}", ChatResult(text="w"))  # no event loop: committed at once
+    assert _rows(path) == 4
+    assert cache.get("c") is not None
+    cache.close()
+
+
+def test_two_caches_on_one_file_in_one_event_loop_do_not_block_each_other(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.sqlite"
+    first, second = ResponseCache(path), ResponseCache(path)
+    first._db.execute("PRAGMA busy_timeout=200")
+    second._db.execute("PRAGMA busy_timeout=200")
+
+    async def writes() -> None:
+        first.put("a", "m", "{}", ChatResult(text="x"))  # opens first's transaction
+        second.put("b", "m", "{}", ChatResult(text="y"))  # commits first's, then writes
+        assert first.claim("k") and not second.claim("k")
+
+    asyncio.run(writes())
+    first.close()
+    second.close()
+    assert _rows(path) == 2

@@ -6,7 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from persona_testbed.llm import ChatRequest, ClientSettings, LLMCallError, LLMClient, Message
-from persona_testbed.llm.generation import failure_tally, generate_checked, stage_failures
+from persona_testbed.llm.generation import (
+    FailureTally,
+    failure_tally,
+    generate_checked,
+    stage_failures,
+)
 from persona_testbed.testing import TruncatingBackend
 
 
@@ -60,6 +65,8 @@ def test_truncated_reply_is_retried_with_twice_the_budget(tmp_path: Path) -> Non
         "failed": 3,
         "by_reason": {"empty": 1, "error": 1, "truncated": 1},
     }
+    # Counted batch by batch (a long stage keeps counts, not replies), the tally is the same.
+    assert FailureTally().add(out[:2]).add([None]).add(out[2:]).as_dict() == failure_tally(out)
     # The retry is its own request: a re-run replays both attempts from the cache.
     again, backend_again = _client(_script, tmp_path / "c.sqlite")
     replay = generate_checked(again, [_request(again, p) for p in prompts[:4]])

@@ -3,14 +3,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import datasets
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from persona_testbed.errors import ConfigMismatchError, InputError
 from persona_testbed.llm import ChatRequest
-from persona_testbed.preferences import PreferencesConfig, run_preferences_stage
+from persona_testbed.preferences import (
+    PreferencesConfig,
+    build_dataset_dict,
+    run_preferences_stage,
+)
 from persona_testbed.run import RunDir
-from tests.preferences.helpers import REVISED, make_run, scripted_client
+from tests.preferences.helpers import REVISED, dpf_script, make_run, scripted_client
 
 CONTRACT = (
     "pair_id", "persona_id", "persona_text", "prompt_id", "prompt", "topic", "split", "chosen",
@@ -174,3 +180,44 @@ def test_chunking_changes_nothing_but_memory(tmp_path: Path) -> None:
     assert pl.read_parquet(chunked.preferences_path).equals(pl.read_parquet(whole.preferences_path))
     assert len(backend_b.calls) == len(backend.calls)
     assert chunked.stats["steps"] == whole.stats["steps"]
+    assert chunked.stats == whole.stats and chunked.verification == whole.verification
+    # Each chunk is one row group of the file (12 pairs in chunks of 5).
+    assert pq.ParquetFile(chunked.preferences_path).num_row_groups == 3
+    assert pq.ParquetFile(whole.preferences_path).num_row_groups == 1
+    # The export made from the file on disk is the one the whole in-memory frame gives.
+    expected = build_dataset_dict(pl.read_parquet(whole.preferences_path))
+    for result in (whole, chunked):
+        loaded = datasets.load_from_disk(str(result.dataset_path))
+        assert list(loaded) == list(expected)
+        for split in expected:
+            assert loaded[split].features == expected[split].features
+            assert loaded[split].to_list() == expected[split].to_list()
+            assert loaded[split].split == expected[split].split
+
+
+def test_a_run_that_fails_midway_leaves_no_complete_looking_output(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", personas=3)
+    judged = 0
+    partial: dict[Path, int] = {}  # the temporary file at the failure, and its size
+
+    def dies_in_the_second_chunk(request: ChatRequest) -> str | tuple[str, dict[str, float]]:
+        nonlocal judged
+        if request.top_logprobs:
+            judged += 1
+            if judged > 12:  # the first chunk's 5 pairs are judged (10 calls) and written
+                # ... to a temporary file only, which does not look like the output.
+                for tmp in run.path.glob(".preferences.parquet.*.tmp"):
+                    partial[tmp] = tmp.stat().st_size
+                raise RuntimeError("killed")
+        return dpf_script(request)
+
+    client, _ = scripted_client(tmp_path, script=dies_in_the_second_chunk)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_preferences_stage(run, PreferencesConfig(**SMALL), client=client, chunk_pairs=5)
+    ((tmp, size),) = partial.items()
+    assert size > 0  # the first chunk's row group was in it
+    # No preferences.parquet, no half-written temporary file, no export, no stage record.
+    left = {p.name for p in run.path.iterdir()} - {".lock", "manifest.json"}
+    assert left == {"personas.parquet", "prompts.parquet"}
+    assert not tmp.exists()
+    assert run.stage_record("preferences") is None

@@ -111,3 +111,17 @@ def test_refine_answers_feeds_the_critique_into_the_revision(tmp_path: Path) -> 
     first_prompt = critique_requests[0].messages[-1].content
     assert "'Maybe.'" in first_prompt and "political views: Democrat" in first_prompt
     assert "Should taxes rise?" in first_prompt
+
+
+def test_the_done_tail_is_stripped_exactly_as_the_regex_strips_it() -> None:
+    import random
+
+    from persona_testbed.preferences import dpf
+
+    rng = random.Random(0)
+    parts = ["DONE", " ", "\n", "x", ".", "_", "D", "ONE", "\t", "é", "!", "\u2003"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 12)))
+        assert dpf._without_done(text) == dpf._DONE_TAIL.sub("", text), repr(text)
+    assert dpf.clean_critique("The critique.\nDONE") == "The critique."
+    assert dpf.extract_revision("REVISED PREFERENCE: y_w\n\nDONE.") == "y_w"

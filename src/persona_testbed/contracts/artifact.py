@@ -10,7 +10,8 @@ instead of a later stage's run.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -174,6 +175,25 @@ class Table(Artifact):
         if self.path.endswith(".jsonl"):
             return stage.write_file(self.path, frame.write_ndjson)
         return stage.write_parquet(self.path, frame)
+
+    @contextmanager
+    def write_chunks(self, stage: StageRun) -> Iterator[Callable[[pl.DataFrame], None]]:
+        """Publish this (Parquet) artifact a frame at a time: the block gets a function that
+        appends one frame as a row group, each checked against the contract like `write`. The
+        file appears, complete, only when the block ends without error."""
+        if not self.path.endswith(".parquet"):
+            raise ValueError(f"{self.path}: only a Parquet artifact is written in chunks")
+        with stage.parquet_chunks(self.path) as chunks:
+
+            def add(frame: pl.DataFrame) -> None:
+                problem = self.problem(frame, writing=True)
+                if problem is not None:
+                    raise ValueError(
+                        f"{self.writer} stage: {self.path} would break its contract: {problem}"
+                    )
+                chunks.write(frame)
+
+            yield add
 
 
 @dataclass(frozen=True)

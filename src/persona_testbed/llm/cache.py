@@ -1,11 +1,18 @@
 """Response cache: SQLite in WAL mode, keyed by a hash of the canonical request.
 
-Each completed call is committed on its own, so a run killed with SIGKILL loses no completed call
-(WAL pages written by a committed transaction survive the death of the process).
+Outside an event loop every write is its own transaction. Inside one (the client's batches) the
+writes of one round of the loop share a transaction (group commit: one WAL commit for many
+calls instead of three per call), committed at the latest when the loop gets to it, and always
+before the client sends its next request (`flush`, called by LLMClient). So a run killed with
+SIGKILL loses no completed call but those it had not yet committed, and those are never more
+than the calls it could have in flight anyway (WAL pages written by a committed transaction
+survive the death of the process). Another process sharing the cache waits for the open
+transaction (busy timeout) and then sees every claim and reply in it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -47,6 +54,20 @@ class CacheWriteError(PersonaError):
     """The cache could not be written (a full disk, a read-only file)."""
 
 
+# Caches of this process holding an open (group-commit) transaction. One connection's open
+# write transaction blocks every other connection's writes, so before a cache opens one, the
+# others of this process commit theirs (two clients on one cache file in one event loop would
+# otherwise wait on each other until the busy timeout).
+_OPEN: set[ResponseCache] = set()
+
+
+def flush_open_caches() -> None:
+    """Commit every open group-commit transaction of this process (see the module docstring),
+    e.g. before this thread blocks on another that writes the same cache file."""
+    for cache in list(_OPEN):
+        cache.flush()
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -78,6 +99,8 @@ class ResponseCache:
         self.path = Path(path)
         self.claim_ttl_s = claim_ttl_s
         self._owner = uuid.uuid4().hex
+        # A failed group commit run by the event loop, raised by the next write or flush.
+        self._failed_commit: CacheWriteError | None = None
         self._host = socket.gethostname()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,16 +150,66 @@ class ResponseCache:
             (key, model, request_json, stored, time.time()),
         )
 
+    def _write_error(self, exc: sqlite3.OperationalError) -> CacheWriteError:
+        full = "full" in str(exc) or getattr(exc, "sqlite_errorcode", None) == 13
+        why = "the disk is full" if full else str(exc)
+        return CacheWriteError(
+            f"{self.path}: cannot write to the LLM response cache ({why}); free space or "
+            "point --cache at another disk (completed calls so far are kept)"
+        )
+
     def _write(self, sql: str, params: tuple[object, ...]) -> int:
+        self._raise_failed_commit()
         try:
+            self._begin()
             return int(self._db.execute(sql, params).rowcount)
         except sqlite3.OperationalError as exc:
-            full = "full" in str(exc) or getattr(exc, "sqlite_errorcode", None) == 13
-            why = "the disk is full" if full else str(exc)
-            raise CacheWriteError(
-                f"{self.path}: cannot write to the LLM response cache ({why}); free space or "
-                "point --cache at another disk (completed calls so far are kept)"
-            ) from None
+            self._rollback()
+            raise self._write_error(exc) from None
+
+    def _begin(self) -> None:
+        """Inside an event loop, open the round's transaction (see the module docstring)."""
+        if self._db.in_transaction:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop: autocommit, every write is its own transaction
+        for other in list(_OPEN):
+            if other is not self:
+                other.flush()
+        self._db.execute("BEGIN IMMEDIATE")
+        _OPEN.add(self)
+        loop.call_soon(self._commit_later)
+
+    def _commit_later(self) -> None:
+        try:
+            self.flush()
+        except CacheWriteError as exc:  # no caller here: the next write or flush raises it
+            self._failed_commit = exc
+
+    def _raise_failed_commit(self) -> None:
+        if self._failed_commit is not None:
+            error, self._failed_commit = self._failed_commit, None
+            raise error
+
+    def _rollback(self) -> None:
+        _OPEN.discard(self)
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def flush(self) -> None:
+        """Commit the open group-commit transaction, if any (CacheWriteError if it fails, or
+        if one the event loop ran failed)."""
+        _OPEN.discard(self)
+        if self._db.in_transaction:
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._rollback()
+                raise self._write_error(exc) from None
+        self._raise_failed_commit()
 
     # ---- claims: one process sends a request, others sharing the cache wait for its answer
 
@@ -199,12 +272,18 @@ class ResponseCache:
         )
 
     def clear(self, model: str | None = None) -> int:
+        self.flush()
         if model is None:
             removed = self._write("DELETE FROM responses", ())
         else:
             removed = self._write("DELETE FROM responses WHERE model = ?", (model,))
+        self.flush()
         self._db.execute("VACUUM")
         return int(removed)
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            self.flush()
+        finally:
+            _OPEN.discard(self)
+            self._db.close()

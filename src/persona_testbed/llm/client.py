@@ -8,13 +8,13 @@ import concurrent.futures
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from persona_testbed.errors import PersonaError
 from persona_testbed.llm.backends.base import Backend, LLMCallError, LoadsModel
 from persona_testbed.llm.backends.chat_body import openai_chat_body
 from persona_testbed.llm.batchfiles import PendingRequest, RequestDeferred
-from persona_testbed.llm.cache import ResponseCache
+from persona_testbed.llm.cache import ResponseCache, flush_open_caches
 from persona_testbed.llm.choice import (
     CHOICE_TOP_LOGPROBS,
     CONSTRAINED_MAX_TOKENS,
@@ -120,6 +120,8 @@ class LLMClient:
         # the held item's replay of each is not a cache hit.
         self._wave_answers: set[str] = set()
         self._executor = make_executor(self)
+        self._lazy_checked: Backend | None = None  # the backend `_lazy` was worked out for
+        self._lazy = False
 
     @classmethod
     def from_spec(
@@ -172,7 +174,8 @@ class LLMClient:
         (re-asking a cached bad reply; see llm.generation)."""
         if request.model != self.model_id:
             request = request.model_copy(update={"model": self.model_id})
-        key = request.cache_key(self.backend.identity)
+        canonical = request.canonical_json()
+        key = request.cache_key(self.backend.identity, canonical)
         if self.cache is not None and not refresh:
             hit = self.cache.get(key)
             if hit is not None:
@@ -186,7 +189,7 @@ class LLMClient:
             if refresh and self.cache is not None and (hit := self.cache.get(key)) is not None:
                 self._count_hit(key)
                 return hit
-            self._pending[key] = PendingRequest(request.canonical_json(), self._batch_body(request))
+            self._pending[key] = PendingRequest(canonical, self._batch_body(request))
             raise RequestDeferred(key)
         state = self._loop_state()
         pending = state.inflight.get(key)
@@ -205,7 +208,7 @@ class LLMClient:
                 return shared
             try:
                 result = await self._call(request, state)
-                self._store(key, request.canonical_json(), result)
+                self._store(key, canonical, result)
             finally:
                 if self.cache is not None:
                     self.cache.release(key)
@@ -288,8 +291,15 @@ class LLMClient:
 
     async def _load_model(self, state: _LoopState) -> None:
         """Load a lazily loaded local model once, before its first call, showing that it is."""
-        backend = self.backend
-        if not isinstance(backend, LoadsModel) or backend.is_loaded():
+        # isinstance on a runtime protocol inspects the class: asked once per backend, not
+        # once per call.
+        if self._lazy_checked is not self.backend:
+            self._lazy = isinstance(self.backend, LoadsModel)
+            self._lazy_checked = self.backend
+        if not self._lazy:
+            return
+        backend = cast(LoadsModel, self.backend)
+        if backend.is_loaded():
             return
         async with state.loading:  # concurrent first calls wait for the one load
             if not backend.is_loaded():
@@ -299,6 +309,10 @@ class LLMClient:
     async def _call(self, request: ChatRequest, state: _LoopState) -> ChatResult:
         await self._load_model(state)
         async with state.semaphore:
+            if self.cache is not None:
+                # Every answer this process got so far is committed before another request
+                # goes out (the cache commits a loop round's writes together: llm.cache).
+                self.cache.flush()
             estimate = self._reserve(request)
             try:
                 result = await self.backend.complete(request)
@@ -529,13 +543,19 @@ class LLMClient:
                     "batch calls with LLMClient.amap to have them replayed"
                 ) from None
             finally:
-                await self.backend.aclose()
+                try:
+                    if self.cache is not None:
+                        self.cache.flush()  # the last round's writes, before the loop ends
+                finally:
+                    await self.backend.aclose()
 
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             return run_event_loop(wrapped())
-        # Called from inside an event loop (a notebook, a web handler): use a fresh thread.
+        # Called from inside an event loop (a notebook, a web handler): use a fresh thread,
+        # after committing this thread's open cache writes (they would block that thread's).
+        flush_open_caches()
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             return pool.submit(run_event_loop, wrapped()).result()
 

@@ -165,25 +165,45 @@ def generate_checked(
     return outcomes
 
 
+class FailureTally:
+    """`failure_tally` summed over several batches, keeping counts rather than the outcomes
+    (a long job's replies need not stay in memory to be counted)."""
+
+    def __init__(self) -> None:
+        self.outputs = 0
+        self.retried = 0
+        self.failed = 0
+        self.by_reason: dict[str, int] = {}
+        self.retried_by_reason: dict[str, int] = {}
+
+    def add(self, outcomes: Iterable[Generation | None]) -> FailureTally:
+        for outcome in outcomes:
+            if outcome is None:
+                continue
+            self.outputs += 1
+            self.retried += outcome.attempts > 1
+            self.failed += not outcome.ok
+            if outcome.reason is not None:
+                self.by_reason[outcome.reason] = self.by_reason.get(outcome.reason, 0) + 1
+            if outcome.first_failure is not None:
+                kind = outcome.first_failure.split(":", 1)[0]
+                self.retried_by_reason[kind] = self.retried_by_reason.get(kind, 0) + 1
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outputs": self.outputs,
+            "retried": self.retried,
+            "retried_by_reason": dict(sorted(self.retried_by_reason.items())),
+            "failed": self.failed,
+            "by_reason": dict(sorted(self.by_reason.items())),
+        }
+
+
 def failure_tally(outcomes: Iterable[Generation | None]) -> dict[str, Any]:
     """Counts for the manifest and the report: outputs, retried, failed, and failures by
     reason. `None` is a row the step never generated (an earlier step failed)."""
-    rows = [o for o in outcomes if o is not None]
-    reasons: dict[str, int] = {}
-    first: dict[str, int] = {}
-    for outcome in rows:
-        if outcome.reason is not None:
-            reasons[outcome.reason] = reasons.get(outcome.reason, 0) + 1
-        if outcome.first_failure is not None:
-            kind = outcome.first_failure.split(":", 1)[0]
-            first[kind] = first.get(kind, 0) + 1
-    return {
-        "outputs": len(rows),
-        "retried": sum(o.attempts > 1 for o in rows),
-        "retried_by_reason": dict(sorted(first.items())),
-        "failed": sum(not o.ok for o in rows),
-        "by_reason": dict(sorted(reasons.items())),
-    }
+    return FailureTally().add(outcomes).as_dict()
 
 
 # The manifest stats key every stage files its per-step tallies under.

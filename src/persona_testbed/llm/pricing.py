@@ -45,6 +45,7 @@ FREE_PREFIXES = ("local:", "gguf:", "scripted:")
 class PriceTable:
     def __init__(self, prices: dict[str, Price] | None = None) -> None:
         self.prices = dict(DEFAULT_PRICES if prices is None else prices)
+        self._families: dict[str, tuple[int, str | None]] = {}
 
     @classmethod
     def load(cls, path: Path | None) -> PriceTable:
@@ -75,7 +76,15 @@ class PriceTable:
         if name in self.prices:
             return self.prices[name]
         # Dated snapshots ("gpt-4o-mini-2024-07-18") take their family's price: longest prefix.
-        family = max((k for k in self.prices if name.startswith(k + "-")), key=len, default=None)
+        # The search runs on every call's cost, so its answer is kept (until models are added).
+        known = self._families.get(name)
+        if known is not None and known[0] == len(self.prices):
+            family = known[1]
+        else:
+            family = max(
+                (k for k in self.prices if name.startswith(k + "-")), key=len, default=None
+            )
+            self._families[name] = (len(self.prices), family)
         return self.prices[family] if family else None
 
     def cost(

@@ -124,6 +124,8 @@ class BatchProgress:
         self._progress.update(self._task, description=text)
 
     def advance(self, cache_hits: int) -> None:
+        if not self._shown:  # nothing on screen: skip the bar's bookkeeping (it is per call)
+            return
         self._done += 1
         task = self._progress.tasks[0]
         elapsed = task.elapsed or 0.0

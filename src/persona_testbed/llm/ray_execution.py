@@ -22,6 +22,7 @@ import math
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 INSTALL_HINT = "pip install 'persona-testbed[ray]'"
 # Specs whose calls go over the network: what a Ray worker can send as well as the driver.
 REMOTE_KINDS = ("openai", "anthropic")
+# Most seconds of answers a killed driver can lose (they are committed to the cache this often).
+COMMIT_EVERY_S = 1.0
 
 
 def import_ray() -> Any:
@@ -195,6 +198,7 @@ class RayExecutor:
         )
         text = f"ray: {len(send)} requests of {client.model_id} on {workers} workers"
         failed = 0
+        commit_at = time.monotonic() + COMMIT_EVERY_S
         with updating_status(text, enabled=client.settings.show_progress) as update:
             for done, row in enumerate(_rows(ray, dataset), 1):
                 key = str(row["key"])
@@ -206,7 +210,14 @@ class RayExecutor:
                 else:
                     result = ChatResult.model_validate_json(str(row["result"]))
                     client.record_answer(key, send[key].request_json, result)
+                    if client.cache is not None and time.monotonic() >= commit_at:
+                        # The job runs on the loop's thread without yielding, so the cache's
+                        # round commit never comes: commit the answers so far every second.
+                        client.cache.flush()
+                        commit_at = time.monotonic() + COMMIT_EVERY_S
                 update(f"{text}: {done} answered, {failed} failed")
+        if client.cache is not None:
+            client.cache.flush()
 
 
 def _within_budget(

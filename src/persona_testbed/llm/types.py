@@ -50,9 +50,12 @@ class ChatRequest(BaseModel):
             self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         )
 
-    def cache_key(self, backend_identity: str) -> str:
-        """Hash of the request plus what else decides the answer (the endpoint or model file)."""
-        payload = backend_identity + "\n" + self.canonical_json()
+    def cache_key(self, backend_identity: str, canonical: str | None = None) -> str:
+        """Hash of the request plus what else decides the answer (the endpoint or model file).
+        `canonical`: this request's `canonical_json()` when the caller already has it."""
+        if canonical is None:
+            canonical = self.canonical_json()
+        payload = backend_identity + "\n" + canonical
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

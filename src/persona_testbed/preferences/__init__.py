@@ -32,6 +32,7 @@ from persona_testbed.preferences.plan import (
 )
 from persona_testbed.preferences.sampling import SPLITS, PairSizes, assign_prompts
 from persona_testbed.preferences.stage import (
+    DEFAULT_CHUNK_PAIRS,
     HF_DIR,
     PREFERENCES_PARQUET,
     VERIFICATION_JSON,
@@ -56,6 +57,7 @@ from persona_testbed.preferences.verification import (
 
 __all__ = [
     "CHARS_PER_TOKEN",
+    "DEFAULT_CHUNK_PAIRS",
     "DEFAULT_PERSONA_CHARS",
     "DEFAULT_QUESTION_CHARS",
     "HF_DIR",

@@ -108,8 +108,22 @@ def build_revision_request(
     )
 
 
+def _without_done(text: str) -> str:
+    """`text` without a closing "DONE" (`_DONE_TAIL`). The regex tries every position of a
+    long reply, so it runs only on the tail that can match: from just before the whitespace
+    that precedes the last "DONE" (the one character more keeps its word boundary right)."""
+    last = text.rfind("DONE")
+    if last < 0:
+        return text
+    start = last
+    while start > 0 and text[start - 1].isspace():
+        start -= 1
+    start = max(0, start - 1)
+    return text[:start] + _DONE_TAIL.sub("", text[start:])
+
+
 def clean_critique(text: str) -> str:
-    return _DONE_TAIL.sub("", text).strip()
+    return _without_done(text).strip()
 
 
 def extract_revision(text: str) -> str:
@@ -117,7 +131,7 @@ def extract_revision(text: str) -> str:
     closing "DONE" and without quotes wrapped around the whole answer."""
     markers = list(_REVISION_MARKER.finditer(text))
     body = text[markers[-1].end() :] if markers else text
-    body = _DONE_TAIL.sub("", body).strip()
+    body = _without_done(body).strip()
     if len(body) >= 2 and body[0] == body[-1] and body[0] in "\"'":
         body = body[1:-1].strip()
     return body

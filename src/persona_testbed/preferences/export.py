@@ -3,9 +3,12 @@ disk with a dataset card, and an optional push to the Hub (only when asked)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +40,27 @@ def _features(frame: pl.DataFrame) -> Any:
     return datasets.Features(columns)
 
 
+def usable(columns: Sequence[str]) -> pl.Expr:
+    """True for a pair fit to train on (see `usable_pairs`), in a frame with `columns`."""
+    keep = (pl.col("chosen").fill_null("").str.strip_chars() != "") & (
+        pl.col("rejected").fill_null("").str.strip_chars() != ""
+    )
+    if "generation_failure" in columns:
+        keep = keep & pl.col("generation_failure").is_null()
+    return keep
+
+
 def usable_pairs(frame: pl.DataFrame) -> pl.DataFrame:
     """The pairs fit to train on: every step generated complete (no `generation_failure`) and
     both answers non-empty. A truncated or empty answer is never exported: DPO would learn
     "complete beats truncated", not the persona."""
-    keep = (pl.col("chosen").fill_null("").str.strip_chars() != "") & (
-        pl.col("rejected").fill_null("").str.strip_chars() != ""
-    )
-    if "generation_failure" in frame.columns:
-        keep = keep & pl.col("generation_failure").is_null()
-    return frame.filter(keep)
+    return frame.filter(usable(frame.columns))
 
 
 def build_dataset_dict(frame: pl.DataFrame) -> Any:
     """One `datasets.Dataset` per split (empty splits included), same columns everywhere;
-    only usable pairs (`usable_pairs`)."""
+    only usable pairs (`usable_pairs`). The whole frame is in memory: a stage's export goes
+    through `export_parquet` instead."""
     import datasets
 
     frame = usable_pairs(frame)
@@ -66,9 +75,90 @@ def build_dataset_dict(frame: pl.DataFrame) -> Any:
     )
 
 
+# The files Dataset.save_to_disk writes for a split held in one data file.
+_DATA_FILE = "data-00000-of-00001.arrow"
+_STATE_KEYS = ("_fingerprint", "_format_columns", "_format_kwargs", "_format_type")
+# The columns that say whether a row is exported.
+_USABLE_COLUMNS = ("split", "chosen", "rejected", "generation_failure")
+
+
+def _parquet_features(source: Any) -> Any:
+    empty = pl.from_arrow(source.schema_arrow.empty_table())
+    assert isinstance(empty, pl.DataFrame)
+    return _features(empty)
+
+
+def _save_split(source: Any, split: str, features: Any, folder: Path) -> None:
+    """What `Dataset.save_to_disk` writes for `split`'s usable rows of the Parquet file
+    `source`, written a row group at a time: its Arrow data file (by the datasets library's
+    own writer), state.json and dataset_info.json. Nothing is memory-mapped and read back, so
+    the pages of a large split never count towards this process's memory."""
+    import datasets
+    from datasets.arrow_writer import ArrowWriter
+
+    folder.mkdir()
+    data = folder / _DATA_FILE
+    schema = features.arrow_schema
+    writer = ArrowWriter(features=features, path=str(data))
+    try:
+        for index in range(source.num_row_groups):
+            # A row group at a time (the stage writes small ones: run.chunks); the file
+            # reader's own batch iterator holds far more than one batch.
+            batch = source.read_row_group(index)
+            # The rows to keep, by the same polars expression as `usable_pairs`, worked out on
+            # the few columns it needs; the texts themselves stay Arrow, never copied twice.
+            needed = [name for name in _USABLE_COLUMNS if name in batch.schema.names]
+            keep = pl.from_arrow(batch.select(needed))
+            assert isinstance(keep, pl.DataFrame)
+            mask = keep.select((pl.col("split") == split) & usable(needed)).to_series()
+            rows = batch.filter(mask.to_arrow())
+            if rows.num_rows:
+                writer.write_table(rows.cast(schema))
+        writer.finalize()
+    finally:
+        writer.close()
+    # The state and info save_to_disk records, taken from the Dataset over the written file
+    # (opening it maps the file; no row is read).
+    dataset = datasets.Dataset.from_file(
+        str(data), info=datasets.DatasetInfo(features=features), split=split
+    )
+    state = {key: dataset.__dict__[key] for key in _STATE_KEYS}
+    state["_output_all_columns"] = dataset.__dict__["_output_all_columns"]
+    state["_split"] = split
+    state["_data_files"] = [{"filename": _DATA_FILE}]
+    (folder / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True), "utf-8")
+    info = dataclasses.asdict(dataset.info)
+    info_text = json.dumps({key: info[key] for key in sorted(info)}, indent=2)
+    (folder / "dataset_info.json").write_text(info_text, "utf-8")
+
+
+def export_parquet(path: Path, target: Path, card: str) -> None:
+    """Save the DatasetDict of the usable pairs in the Parquet file `path` at `target`, as
+    `save_dataset_dict(build_dataset_dict(frame), ...)` of the whole frame would (same rows,
+    order, columns and features; `datasets.load_from_disk` reads it), but a row group at a
+    time: the pairs are never in memory whole."""
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(path)
+    features = _parquet_features(source)
+
+    def fill(staging: Path) -> None:
+        # What DatasetDict.save_to_disk writes: the split list, then each split's folder.
+        (staging / "dataset_dict.json").write_text(json.dumps({"splits": list(SPLITS)}), "utf-8")
+        for split in SPLITS:
+            _save_split(source, split, features, staging / split)
+
+    _publish_folder(target, card, fill)
+
+
 def save_dataset_dict(dataset_dict: Any, target: Path, card: str) -> None:
     """Write to a temporary sibling folder, then swap it into place, so `target` is either
     the old export or the complete new one, never a half-written folder."""
+    _publish_folder(target, card, lambda staging: dataset_dict.save_to_disk(str(staging)))
+
+
+def _publish_folder(target: Path, card: str, fill: Callable[[Path], None]) -> None:
+    """`fill` a temporary sibling folder of `target`, add the card, then swap it into place."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -78,7 +168,7 @@ def save_dataset_dict(dataset_dict: Any, target: Path, card: str) -> None:
     bars_were_on = not datasets.are_progress_bars_disabled()
     datasets.disable_progress_bars()  # one "Saving the dataset" bar per split is only noise
     try:
-        dataset_dict.save_to_disk(str(staging))
+        fill(staging)
         (staging / "README.md").write_text(card, "utf-8")
         if target.exists():
             shutil.rmtree(old, ignore_errors=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from persona_testbed.contracts import (
 )
 from persona_testbed.contracts import VERIFICATION_MD as VERIFICATION_TABLE
 from persona_testbed.errors import InputError
-from persona_testbed.llm.generation import STATS_KEY, Generation, failure_tally
+from persona_testbed.llm.generation import STATS_KEY, FailureTally, Generation
 from persona_testbed.llm.specs import DEFAULT_MODEL
 from persona_testbed.preferences.dpf import (
     GenerationSettings,
@@ -35,11 +36,10 @@ from persona_testbed.preferences.dpf import (
     revise_answers,
 )
 from persona_testbed.preferences.export import (
-    build_dataset_dict,
     dataset_card,
+    export_parquet,
     push_to_hub,
-    save_dataset_dict,
-    usable_pairs,
+    usable,
 )
 from persona_testbed.preferences.inputs import PromptPools, load_personas, load_prompt_pools
 from persona_testbed.preferences.persona_judge import Judgment, judge_pairs
@@ -113,11 +113,20 @@ class PreferencesResult:
 
 
 class _StepMeter:
-    """Calls and cache hits one step cost, from the clients' running usage."""
+    """Calls and cache hits one step cost, from the clients' running usage, and the step's
+    generation failure counts (summed chunk by chunk: no reply is kept to be counted)."""
 
     def __init__(self, *clients: LLMClient) -> None:
         self.clients = {c.model_id: c for c in clients}
         self.steps: dict[str, dict[str, int]] = {}
+        self.tallies: dict[str, FailureTally] = {"base": FailureTally()}
+
+    def failures(self) -> dict[str, dict[str, Any]]:
+        """Per step, the counts of llm.generation.failure_tally."""
+        return {step: tally.as_dict() for step, tally in self.tallies.items()}
+
+    def tally(self, step: str) -> FailureTally:
+        return self.tallies.setdefault(step, FailureTally())
 
     def _totals(self) -> tuple[int, int]:
         calls = hits = 0
@@ -218,7 +227,6 @@ def _chunk_frame(
     client: LLMClient,
     judge_client: LLMClient,
     meter: _StepMeter,
-    tallies: dict[str, list[Generation]],
 ) -> pl.DataFrame:
     """Critique, revise and judge one chunk of pairs; its rows of the output frame. A pair
     whose step failed goes no further: no later step, no judgment, never exported."""
@@ -234,7 +242,7 @@ def _chunk_frame(
         settings=config.generation, sample_indices=[0] * len(todo),
     )  # fmt: skip
     meter.stop("critique", len(todo), started)
-    tallies.setdefault("critique", []).extend(outcomes)
+    meter.tally("critique").add(outcomes)
     critiques = _fill(critiqued, todo, n)
 
     todo = [i for i in range(n) if critiques[i].ok]
@@ -245,7 +253,7 @@ def _chunk_frame(
         settings=config.generation, sample_indices=[0] * len(todo),
     )  # fmt: skip
     meter.stop("revision", len(todo), started)
-    tallies.setdefault("revision", []).extend(outcomes)
+    meter.tally("revision").add(outcomes)
     revisions = _fill(revised, todo, n)
 
     todo = [i for i in range(n) if revisions[i].ok]
@@ -293,8 +301,63 @@ def _chunk_frame(
 
 
 # Pairs per round of critique / revision / judge batches: bounds the requests and replies held
-# in memory at paper scale (317,200 pairs) without changing any request.
-DEFAULT_CHUNK_PAIRS = 20_000
+# in memory at paper scale (317,200 pairs) without changing any request. Each round's rows go
+# to disk as row groups of preferences.parquet before the next round starts.
+DEFAULT_CHUNK_PAIRS = 10_000
+
+# What the verification report and the stats need of every pair: kept in memory for the whole
+# job (a few bytes a pair) while the texts go to disk a chunk at a time.
+_SUMMARY_COLUMNS = (
+    "persona_id",
+    "prompt_id",
+    "split",
+    "judge_p_chosen",
+    "judge_prefers_chosen",
+    "judge_method",
+    "revision_ok",
+    "generation_failure",
+    "base_shared",
+)
+
+
+def preference_chunks(
+    pairs: pl.DataFrame,
+    templates: TemplateSet,
+    config: PreferencesConfig,
+    *,
+    client: LLMClient,
+    judge_client: LLMClient,
+    meter: _StepMeter,
+    chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
+) -> Iterator[pl.DataFrame]:
+    """Run the four model steps over `pairs`, `chunk_pairs` at a time, yielding each chunk's
+    rows of the contract-6 frame; `meter` counts requests, calls, cache hits and failures."""
+    shared: dict[str, StepOutput] = {}
+    if not config.base_per_pair:
+        started = meter.start()
+        shared, outcomes = _shared_base_answers(client, pairs, templates, config)
+        meter.stop("base", len(shared), started)
+        meter.tally("base").add(outcomes)
+        del outcomes
+    for offset in range(0, len(pairs), chunk_pairs):
+        chunk = pairs.slice(offset, chunk_pairs)
+        if config.base_per_pair:
+            started = meter.start()
+            rejected, outcomes = _per_pair_base_answers(client, chunk, templates, config)
+            meter.stop("base", len(chunk), started)
+            meter.tally("base").add(outcomes)
+            del outcomes
+        else:
+            rejected = [shared[pid] for pid in chunk["prompt_id"]]
+        yield _chunk_frame(
+            chunk,
+            rejected,
+            templates,
+            config,
+            client=client,
+            judge_client=judge_client,
+            meter=meter,
+        )
 
 
 def generate_preferences(
@@ -306,41 +369,22 @@ def generate_preferences(
     judge_client: LLMClient,
     chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
 ) -> tuple[pl.DataFrame, dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
-    """Run the four model steps over `pairs` (in chunks of `chunk_pairs`); returns the
-    contract-6 frame, per-step requests / calls / cache hits, and per-step generation failure
+    """The whole contract-6 frame in memory (the stage itself streams `preference_chunks` to
+    disk); with per-step requests / calls / cache hits, and per-step generation failure
     counts (llm.generation.failure_tally)."""
     meter = _StepMeter(client, judge_client)
-    tallies: dict[str, list[Generation]] = {"base": []}
-    shared: dict[str, StepOutput] = {}
-    if not config.base_per_pair:
-        started = meter.start()
-        shared, outcomes = _shared_base_answers(client, pairs, templates, config)
-        meter.stop("base", len(shared), started)
-        tallies["base"].extend(outcomes)
-    frames = []
-    for offset in range(0, len(pairs), chunk_pairs):
-        chunk = pairs.slice(offset, chunk_pairs)
-        if config.base_per_pair:
-            started = meter.start()
-            rejected, outcomes = _per_pair_base_answers(client, chunk, templates, config)
-            meter.stop("base", len(chunk), started)
-            tallies["base"].extend(outcomes)
-        else:
-            rejected = [shared[pid] for pid in chunk["prompt_id"]]
-        frames.append(
-            _chunk_frame(
-                chunk,
-                rejected,
-                templates,
-                config,
-                client=client,
-                judge_client=judge_client,
-                meter=meter,
-                tallies=tallies,
-            )
+    frames = list(
+        preference_chunks(
+            pairs,
+            templates,
+            config,
+            client=client,
+            judge_client=judge_client,
+            meter=meter,
+            chunk_pairs=chunk_pairs,
         )
-    failures = {step: failure_tally(outcomes) for step, outcomes in tallies.items()}
-    return pl.concat(frames), meter.steps, failures
+    )
+    return pl.concat(frames), meter.steps, meter.failures()
 
 
 def _mean_chars(texts: pl.Series, default: float) -> float:
@@ -490,30 +534,41 @@ def run_preferences_stage(
         inputs=[personas_path, prompts_path],
         force=force,
     ) as stage:
-        frame, steps, failures = generate_preferences(
-            pairs, templates, config,
-            client=client, judge_client=judge_client, chunk_pairs=chunk_pairs,
-        )  # fmt: skip
+        meter = _StepMeter(client, judge_client)
+        summaries = []
+        # Each chunk's rows go to disk as a row group; only the few columns the report and
+        # the stats need stay in memory. preferences.parquet appears when the last is in.
+        with PREFERENCES.write_chunks(stage) as write_chunk:
+            for chunk in preference_chunks(
+                pairs, templates, config,
+                client=client, judge_client=judge_client, meter=meter, chunk_pairs=chunk_pairs,
+            ):  # fmt: skip
+                write_chunk(chunk)
+                summaries.append(
+                    chunk.select(*_SUMMARY_COLUMNS, usable(chunk.columns).alias("usable"))
+                )
+                del chunk
+        summary = pl.concat(summaries)
+        del summaries
         # Only complete pairs are judged and exported; failures are counted in the stats.
-        usable = usable_pairs(frame)
-        verification = verification_report(usable, judge_client.model_id, seed=config.seed)
+        verification = verification_report(
+            summary.filter("usable"), judge_client.model_id, seed=config.seed
+        )
         _warn_if_mostly_undecided(verification, judge_client.model_id)
         stats = preference_stats(
-            frame,
-            steps,
-            failures,
+            summary,
+            meter.steps,
+            meter.failures(),
             verification,
             requested=config.sizes,
             used=used,
             n_personas=len(personas),
             templates=templates,
         )
-        PREFERENCES.write(stage, frame)
         VERIFICATION.write(stage, verification)
         VERIFICATION_TABLE.write(
             stage, lambda tmp: tmp.write_text(verification_markdown(verification))
         )
-        dataset_dict = build_dataset_dict(usable)
         card = dataset_card(
             counts=stats["pairs_per_split"],
             config=config.manifest_config(templates),
@@ -526,14 +581,17 @@ def run_preferences_stage(
             verification=verification,
             stats=stats,
         )
-        save_dataset_dict(dataset_dict, PREFERENCES_HF.file(run), card)
+        # The DatasetDict is made from the Parquet file on disk, a row group at a time.
+        export_parquet(PREFERENCES.file(run), PREFERENCES_HF.file(run), card)
         stage.record.outputs.append(HF_DIR + "/")
         stage.record.stats.update(stats)
         stage.add_usage(client.usage)
         if judge_client is not client:
             stage.add_usage(judge_client.usage)
     if push_to:
-        push_to_hub(dataset_dict, push_to)
+        import datasets
+
+        push_to_hub(datasets.load_from_disk(str(PREFERENCES_HF.file(run))), push_to)
     return PreferencesResult(
         run, PREFERENCES.file(run), PREFERENCES_HF.file(run), stats, verification
     )

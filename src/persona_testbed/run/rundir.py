@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from persona_testbed.errors import ConfigMismatchError, InputError, PersonaError
 from persona_testbed.llm.usage import ModelUsage
 from persona_testbed.run.atomic import write_json_atomic, write_with_atomic
+from persona_testbed.run.chunks import ParquetChunks, parquet_chunks
 from persona_testbed.run.lock import run_dir_lock
 from persona_testbed.run.manifest import (
     MANIFEST_NAME,
@@ -188,6 +189,13 @@ class StageRun:
         target = self._output(name)
         write_with_atomic(target, lambda tmp: frame.write_parquet(tmp, compression="zstd"))
         return target
+
+    @contextmanager
+    def parquet_chunks(self, name: str) -> Iterator[ParquetChunks]:
+        """Write `name` a frame (row group) at a time; published when the block ends
+        (run.chunks)."""
+        with parquet_chunks(self._output(name)) as chunks:
+            yield chunks
 
     def write_json(self, name: str, obj: Any) -> Path:
         target = self._output(name)

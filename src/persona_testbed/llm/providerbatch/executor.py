@@ -325,6 +325,7 @@ class ProviderBatchExecutor:
                 self.failures[key] = outcome
                 failed.append(key)
         counts = {**batch.counts, "imported": imported, "failed": len(failed)}
+        cache.flush()  # the replies are committed before the ledger says they are in the cache
         self.ledger.update(batch, state=IMPORTED, counts=counts)
         if failed:
             self._say(

@@ -142,11 +142,10 @@ def main() -> None:
         result = run_preferences_stage(run, config, client=client, chunk_pairs=args.chunk_pairs)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         load_after = os.getloadavg()
-        # The stage's peak, read before the server's statistics (a JSON of every prompt the
-        # server saw, hundreds of MB at paper scale) are fetched.
+        # The stage's peak.
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         client.close()
-        served = server.stats()["total"]
+        served = server.stats(by_prompt=False)["total"]
         cache_mb = (Path(tmp) / "cache.sqlite").stat().st_size / 1e6
         parquet_mb = result.preferences_path.stat().st_size / 1e6
         export_mb = sum(f.stat().st_size for f in result.dataset_path.rglob("*")) / 1e6

@@ -143,7 +143,9 @@ def load_align_data(run: Path) -> AlignData:
             "y_w equal to y_l, or a split other than train / test_seen / test_unseen)"
         )
     if kept.filter(pl.col("split") == TRAIN).is_empty():
-        raise InputError(f"{path}: no usable pairs in the 'train' split (align trains on them)")
+        # As with too few train pairs: every model predicts 0.5 and the outputs say why (a
+        # small model's preference run may keep no train pair; that is a result, not an error).
+        notes.append("no usable pairs in the 'train' split: the models have nothing to fit")
     personas = load_personas(run)
     if not PERSONAS.exists(run):
         notes.append("no personas.parquet: no attribute slices; the group baseline compares cards")

@@ -7,7 +7,7 @@ import asyncio
 import concurrent.futures
 import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from persona_testbed.errors import PersonaError
@@ -120,8 +120,8 @@ class LLMClient:
         # the held item's replay of each is not a cache hit.
         self._wave_answers: set[str] = set()
         self._executor = make_executor(self)
-        self._lazy_checked: Backend | None = None  # the backend `_lazy` was worked out for
-        self._lazy = False
+        # isinstance on a runtime protocol inspects the class: asked once, not once per call.
+        self._lazy = isinstance(backend, LoadsModel)
 
     @classmethod
     def from_spec(
@@ -291,11 +291,6 @@ class LLMClient:
 
     async def _load_model(self, state: _LoopState) -> None:
         """Load a lazily loaded local model once, before its first call, showing that it is."""
-        # isinstance on a runtime protocol inspects the class: asked once per backend, not
-        # once per call.
-        if self._lazy_checked is not self.backend:
-            self._lazy = isinstance(self.backend, LoadsModel)
-            self._lazy_checked = self.backend
         if not self._lazy:
             return
         backend = cast(LoadsModel, self.backend)
@@ -339,16 +334,39 @@ class LLMClient:
         self._store(key, request.canonical_json(), result)
         return result
 
+    def estimate_cost(self, request: ChatRequest, *, batch: bool = False) -> float:
+        """An upper estimate of a call's cost before it is made: the prompt at about four
+        characters per token (the usual rule of thumb for English text) and the whole
+        `max_tokens`, at list price or (`batch`) a provider batch API's price."""
+        prompt_chars = sum(len(m.content) for m in request.messages)
+        return self.settings.prices.cost(
+            self.model_id, prompt_chars // 4 + 1, request.max_tokens, batch=batch
+        )
+
+    def within_budget(
+        self, pending: Mapping[str, PendingRequest]
+    ) -> tuple[dict[str, PendingRequest], BudgetExceededError | None]:
+        """The held requests that fit under --max-cost by the online estimate, in order, and
+        the error for the first that does not (None: all fit); nothing stays reserved."""
+        fits: dict[str, PendingRequest] = {}
+        reserved = 0.0
+        try:
+            for key, item in pending.items():
+                try:
+                    reserved += self._reserve(ChatRequest.model_validate_json(item.request_json))
+                except BudgetExceededError as exc:
+                    return fits, exc
+                fits[key] = item
+            return fits, None
+        finally:
+            self._reserved_usd -= reserved
+
     def _reserve(self, request: ChatRequest) -> float:
         """Stop before a call that could take spending past the budget."""
         budget = self.settings.max_cost_usd
         if budget is None:
             return 0.0
-        prompt_chars = sum(len(m.content) for m in request.messages)
-        # About four characters per token is the usual rule of thumb for English text.
-        estimate = self.settings.prices.cost(
-            self.model_id, prompt_chars // 4 + 1, request.max_tokens
-        )
+        estimate = self.estimate_cost(request)
         committed = self._usage.cost_usd + self._reserved_usd
         if committed + estimate > budget:
             raise BudgetExceededError(

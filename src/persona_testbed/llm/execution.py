@@ -33,7 +33,7 @@ class WaveExecutor(Protocol):
         """Put what it answers in `client.cache`, or raise a PersonaError that stops the stage.
 
         A request it could not answer is left out of the cache: the client holds it again in
-        the next wave, so an executor bounds its own retries (see `WaveAttempts`)."""
+        the next wave, so an executor bounds its own retries."""
         ...
 
 
@@ -46,24 +46,6 @@ class ExportExecutor:
     async def run_wave(self, client: LLMClient, pending: Mapping[str, PendingRequest]) -> None:
         path = write_batch(self.batch_dir, client.model_id, pending)
         raise BatchExportedError(len(pending), client.model_id, path, client.served_model)
-
-
-class WaveAttempts:
-    """How many waves each request key has been in; a key past `limit` is an error, so a
-    request a service keeps failing cannot loop forever."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._seen: dict[str, int] = {}
-
-    def count(self, keys: Mapping[str, object]) -> list[str]:
-        """Count one more wave for each key; return the keys now past the limit."""
-        over = []
-        for key in keys:
-            self._seen[key] = self._seen.get(key, 0) + 1
-            if self._seen[key] > self.limit:
-                over.append(key)
-        return over
 
 
 ExecutorFactory = Callable[["LLMClient"], WaveExecutor]

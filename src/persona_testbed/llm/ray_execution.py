@@ -155,7 +155,7 @@ class RayExecutor:
         send = self._to_send(client, pending)
         over_budget: BudgetExceededError | None = None
         if client.settings.max_cost_usd is not None:
-            send, over_budget = _within_budget(client, send)
+            send, over_budget = client.within_budget(send)
         if send:
             # On the loop's thread (the main one, where Ray must start): nothing else runs
             # between a batch's workers and its wave.
@@ -218,26 +218,6 @@ class RayExecutor:
                 update(f"{text}: {done} answered, {failed} failed")
         if client.cache is not None:
             client.cache.flush()
-
-
-def _within_budget(
-    client: LLMClient, send: Mapping[str, PendingRequest]
-) -> tuple[dict[str, PendingRequest], BudgetExceededError | None]:
-    """The requests that fit under --max-cost by the online client's estimate, and the error
-    for the first that does not (None: all fit)."""
-    fits: dict[str, PendingRequest] = {}
-    reserved = 0.0
-    try:
-        for key, item in send.items():
-            request = ChatRequest.model_validate_json(item.request_json)
-            try:
-                reserved += client._reserve(request)
-            except BudgetExceededError as exc:
-                return fits, exc
-            fits[key] = item
-        return fits, None
-    finally:
-        client._reserved_usd -= reserved
 
 
 def _rows(ray: Any, dataset: Any) -> Iterator[dict[str, Any]]:

@@ -185,13 +185,10 @@ class ProviderBatchExecutor:
             return
         from persona_testbed.llm.client import BudgetExceededError
 
-        estimate = 0.0
-        for item in items:
-            request = ChatRequest.model_validate_json(item.request_json)
-            prompt_chars = sum(len(m.content) for m in request.messages)
-            estimate += self.settings.prices.cost(
-                client.model_id, prompt_chars // 4 + 1, request.max_tokens, batch=True
-            )
+        estimate = sum(
+            client.estimate_cost(ChatRequest.model_validate_json(item.request_json), batch=True)
+            for item in items
+        )
         spent = client.usage[client.model_id].cost_usd
         if spent + estimate > budget:
             raise BudgetExceededError(

@@ -90,6 +90,20 @@ def test_batch_prices_are_the_providers_share_of_list_and_a_file_may_set_it(
         PriceTable.load(prices)
 
 
+def test_a_loaded_table_prices_dated_snapshots_of_its_own_models_and_cannot_change(
+    tmp_path: Path,
+) -> None:
+    """Family lookups are remembered, so the table must not change under them."""
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("gpt-4o: {input_per_million: 4.0, output_per_million: 0.0}\n")
+    table = PriceTable.load(prices)
+    # The user's price overrides the default for the family and its dated snapshots.
+    assert table.cost("openai:gpt-4o-2024-08-06", 10**6, 0) == pytest.approx(4.0)
+    assert table.cost("openai:gpt-4o-2024-08-06", 10**6, 0) == pytest.approx(4.0)
+    with pytest.raises(TypeError):
+        table.prices["gpt-4o"] = table.prices["gpt-4o-mini"]  # type: ignore[index]
+
+
 def test_gguf_spec_may_name_an_embedded_model_file() -> None:
     backend = make_backend("gguf:smollm2-135m", ClientSettings())
     assert backend.model_id == "gguf:smollm2-135m"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError
@@ -43,16 +45,19 @@ FREE_PREFIXES = ("local:", "gguf:", "scripted:")
 
 
 class PriceTable:
-    def __init__(self, prices: dict[str, Price] | None = None) -> None:
-        self.prices = dict(DEFAULT_PRICES if prices is None else prices)
-        self._families: dict[str, tuple[int, str | None]] = {}
+    def __init__(self, prices: Mapping[str, Price] | None = None) -> None:
+        # Read-only, so the family lookups kept below can never go stale.
+        self.prices: Mapping[str, Price] = MappingProxyType(
+            dict(DEFAULT_PRICES if prices is None else prices)
+        )
+        self._families: dict[str, str | None] = {}
 
     @classmethod
     def load(cls, path: Path | None) -> PriceTable:
         """The default table, extended by a user file: model -> input/output USD per million."""
-        table = cls()
         if path is None:
-            return table
+            return cls()
+        prices = dict(DEFAULT_PRICES)
         try:
             text = Path(path).read_text("utf-8")
             raw = yaml.safe_load(text) if path.suffix in {".yaml", ".yml"} else json.loads(text)
@@ -62,11 +67,11 @@ class PriceTable:
             raise InputError(f"{path}: the price table must map model names to prices")
         for model, entry in raw.items():
             try:
-                table.prices[str(model)] = Price.model_validate(entry)
+                prices[str(model)] = Price.model_validate(entry)
             except ValidationError as exc:
                 field = exc.errors()[0]["loc"]
                 raise InputError(f"{path}: model '{model}': bad price field {field}") from None
-        return table
+        return cls(prices)
 
     def price(self, model_id: str) -> Price | None:
         if model_id.startswith(FREE_PREFIXES):
@@ -76,15 +81,14 @@ class PriceTable:
         if name in self.prices:
             return self.prices[name]
         # Dated snapshots ("gpt-4o-mini-2024-07-18") take their family's price: longest prefix.
-        # The search runs on every call's cost, so its answer is kept (until models are added).
-        known = self._families.get(name)
-        if known is not None and known[0] == len(self.prices):
-            family = known[1]
+        # The search runs on every call's cost, so its answer is kept (the table is read-only).
+        if name in self._families:
+            family = self._families[name]
         else:
             family = max(
                 (k for k in self.prices if name.startswith(k + "-")), key=len, default=None
             )
-            self._families[name] = (len(self.prices), family)
+            self._families[name] = family
         return self.prices[family] if family else None
 
     def cost(

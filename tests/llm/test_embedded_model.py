@@ -113,3 +113,38 @@ def test_thread_count_does_not_change_what_the_model_writes() -> None:
     finally:
         one_thread.close()
         two_threads.close()
+
+
+def _persona_choices(client: LLMClient) -> list[list[float]]:
+    """Choices of 2 personas x 2 questions: each persona's long system prompt is a shared prefix
+    that the runtime reuses from one call to the next."""
+    queries = []
+    for persona in range(2):
+        system = f"You are persona {persona}. " + " ".join(
+            f"Trait {i}: value {persona * 7 + i}." for i in range(30)
+        )
+        for question in ("more buses or more roads", "tax or save"):
+            content = f"Which do you prefer: {question}? A: the first. B: the second. Say A or B."
+            messages = [
+                Message(role="system", content=system),
+                Message(role="user", content=content),
+            ]
+            queries.append((messages, ["A", "B"]))
+    return [choice.probs for choice in client.choose_batch(queries)]
+
+
+def test_a_fresh_run_reproduces_the_choices_despite_prefix_reuse() -> None:
+    # A reused KV prefix moves log-probabilities (docs/benchmarks.md "Prefix reuse"), so a
+    # choice depends on which calls ran before it; a batch is sent in one fixed order, so two
+    # fresh runs of it (new runtimes, no cache) must still give the same numbers, bit for bit.
+    runs = []
+    for _ in range(2):
+        client = LLMClient.from_spec(
+            "local:smollm2-135m", ClientSettings(cache_path=None, show_progress=False)
+        )
+        try:
+            runs.append(_persona_choices(client))
+        finally:
+            client.close()
+    assert runs[0] == runs[1]
+    assert len({round(p[0], 6) for p in runs[0]}) > 1  # the items differ, so equality says much

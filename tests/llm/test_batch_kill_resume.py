@@ -136,9 +136,11 @@ def test_openai_batch_job_killed_in_flight_and_during_import_resumes_exactly_onc
     # 1. Wave 1: killed right after its first batch was recorded, while the batch is in flight.
     server.set_batch(delay=1.0)
     run.kill_when(run.start(), lambda: len(run.submitted()) >= 1)
-    [first] = Ledger(run.ledger.parent).read().values()
-    assert first.state != IMPORTED
-    assert server.batch_stats()["batches"][first.batch_id]["status"] == "in_progress"
+    recorded = list(Ledger(run.ledger.parent).read().values())
+    assert 1 <= len(recorded) <= BATCHES_PER_WAVE  # (more than one only on a slow poll here)
+    assert all(batch.state != IMPORTED for batch in recorded)
+    in_flight = server.batch_stats()["batches"]
+    assert all(in_flight[batch.batch_id]["status"] == "in_progress" for batch in recorded)
 
     # 2. Wave 2: the restart polls and imports wave 1; killed once wave 2's first batch is in
     # flight (the first three batches are wave 1's).
@@ -146,7 +148,7 @@ def test_openai_batch_job_killed_in_flight_and_during_import_resumes_exactly_onc
     assert run.states(IMPORTED) == BATCHES_PER_WAVE
 
     # 3. Killed while importing: the batch ended (so recorded) and its results are downloading.
-    server.set_batch(delay=0.3, content_delay=2.0)
+    server.set_batch(delay=0.3, content_delay=10.0)
     ended = run.states("ended")
     run.kill_when(run.start(), lambda: run.states("ended") > ended)
     assert run.states(IMPORTED) == BATCHES_PER_WAVE  # nothing of wave 2 was imported
@@ -167,7 +169,7 @@ def test_openai_batch_job_killed_before_the_ledger_records_an_accepted_batch_ado
     the ledger line: the restart finds the batch at the provider instead of submitting again."""
     expected = online_answers("openai:loopback", server.base_url, tmp_path)
     run = Job(tmp_path, "openai:loopback", server.base_url)
-    server.set_batch(delay=0.5, create_delay=5.0)
+    server.set_batch(delay=0.5, create_delay=10.0)
     run.kill_when(run.start(), lambda: len(server.batch_stats()["batches"]) >= 1)
     assert run.submitted() == []  # accepted by the provider, not yet in the ledger
     [intent] = [r for r in run.records() if "submitting" in r]
@@ -186,13 +188,19 @@ def test_openai_batch_job_killed_before_the_ledger_records_an_accepted_batch_ado
 
 
 def test_anthropic_batch_job_killed_in_flight_resumes_exactly_once(tmp_path: Path) -> None:
+    """Killed once each of the first two waves is submitted and in flight. Not while a batch
+    is being created: a Message Batch has no metadata to find it by, so one the provider accepted
+    just before the kill goes out again (docs/scale.md)."""
     spec = "anthropic:claude-sonnet-4-5"
     with AnthropicLoopback() as server:
         expected = online_answers(spec, server.base_url, tmp_path)
         run = Job(tmp_path, spec, server.base_url)
         server.set_batch(delay=1.0)
-        run.kill_when(run.start(), lambda: len(run.submitted()) >= 1)
-        run.kill_when(run.start(), lambda: len(run.submitted()) > BATCHES_PER_WAVE)
+        for wave in (1, 2):
+            done = wave * BATCHES_PER_WAVE  # the wave's last batch is recorded: now it polls
+            run.kill_when(run.start(), lambda done=done: len(run.submitted()) >= done)
+            assert len(run.submitted()) == done
+            assert run.states(IMPORTED) == done - BATCHES_PER_WAVE
         server.set_batch(delay=0.1)
         answers = run.finish()
         submitted = dict(server.submitted)

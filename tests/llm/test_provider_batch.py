@@ -403,3 +403,34 @@ def test_an_anthropic_model_that_refuses_sampling_is_asked_without_it_in_the_nex
     assert result.text == "echo: hi"
     assert list(anthropic_server.submitted.values()) == [2]
     assert all("temperature" not in body for body in anthropic_server.bodies)
+
+
+def test_a_line_appended_after_a_torn_one_starts_a_line_of_its_own(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    ledger.append({"batch_id": "b1", "provider": "openai", "model_id": "m", "base_url": "u",
+                   "keys": ["k"], "requests": "r", "submitted_at": 1.0})  # fmt: skip
+    with ledger.path.open("a") as handle:
+        handle.write('{"batch_id": "b1", "state": "imp')  # killed mid-write
+    ledger.append({"batch_id": "b1", "state": "ended"})  # the restart's next line
+    [batch] = ledger.read().values()
+    assert batch.state == "ended"
+    assert ledger.path.read_text().endswith('"imp\n{"batch_id":"b1","state":"ended"}\n')
+
+
+def test_an_intent_line_without_its_batch_is_unconfirmed_until_recorded_or_abandoned(
+    tmp_path: Path,
+) -> None:
+    from persona_testbed.llm.providerbatch.ledger import LedgerBatch
+
+    ledger = Ledger(tmp_path)
+    made = lambda label: LedgerBatch(  # noqa: E731
+        "", "openai", "m", "u", ["k"], "r", 1.0, label=label
+    )
+    for label in ("found", "gone", "open"):
+        ledger.record_submitting(made(label))
+    found = made("found")
+    found.batch_id = "b1"
+    ledger.record_submitted(found)
+    ledger.record_abandoned("gone")
+    assert [b.label for b in ledger.unconfirmed()] == ["open"]
+    assert list(ledger.read()) == ["b1"] and ledger.read()["b1"].label == "found"

@@ -5,8 +5,8 @@ deterministically (scripted rules, else an echo of the last user message), sleep
 latency per completion, and can be told over a small JSON control API to inject faults (429/5xx
 with ``Retry-After``, slow replies, dropped connections, malformed bodies) and to report how many
 requests it received. It also serves the OpenAI Batch API (``/v1/files`` uploads and contents,
-``/v1/batches`` create, retrieve and cancel): a batch ends after a configurable delay, each line
-answered as the chat endpoint would, with injectable failed lines (the error file) and expiry,
+``/v1/batches`` create, list, retrieve and cancel): a batch ends after a configurable delay, each
+line answered as the chat endpoint would, with injectable failed lines (the error file) and expiry,
 and the server counts how often each custom_id was submitted. All state lives in the server
 process, so a test's view of it stays authoritative even when the client under test runs in
 another process that gets killed.
@@ -159,7 +159,9 @@ class BatchFailure(BaseModel):
 class BatchBehaviour(BaseModel):
     """How the OpenAI Batch endpoints behave: a batch ends ``delay`` seconds after it was
     created; lines matching ``fail`` fail; the next ``expire`` batches end ``expired`` with only
-    their first ``expire_answered`` lines answered (the rest land in the error file)."""
+    their first ``expire_answered`` lines answered (the rest land in the error file).
+    ``create_delay`` holds each batch-create reply that long after the batch was accepted, and
+    ``content_delay`` each file download (a batch's results): windows a kill test aims at."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -167,6 +169,8 @@ class BatchBehaviour(BaseModel):
     fail: list[BatchFailure] = Field(default_factory=list)
     expire: int = Field(default=0, ge=0)
     expire_answered: int = Field(default=0, ge=0)
+    create_delay: float = Field(default=0.0, ge=0)
+    content_delay: float = Field(default=0.0, ge=0)
 
 
 _RULES = TypeAdapter(list[ReplyRule])
@@ -574,6 +578,8 @@ class _Handlers:
         found = self.state.files.get(request.match_info["file_id"])
         if found is None:
             return _error_response(404, "No such file", "invalid_request_error")
+        if self.state.batch.content_delay:
+            await asyncio.sleep(self.state.batch.content_delay)
         return web.Response(body=found[1], content_type="application/octet-stream")
 
     async def create_batch(self, request: web.Request) -> web.Response:
@@ -605,7 +611,26 @@ class _Handlers:
             "_due": time.monotonic() + self.state.batch.delay,
             "_expire": expire,
         }
+        if self.state.batch.create_delay:  # accepted, but the client hears so only later
+            await asyncio.sleep(self.state.batch.create_delay)
         return _json_response(self._batch_object(batch_id))
+
+    async def list_batches(self, request: web.Request) -> web.Response:
+        """Every batch, newest first, on one page (the SDK's cursor stops at has_more false)."""
+        data = [self._batch_object(batch_id) for batch_id in reversed(self.state.batches)]
+        after = request.query.get("after")
+        if after in self.state.batches:
+            ids = [b["id"] for b in data]
+            data = data[ids.index(after) + 1 :]
+        return _json_response(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": False,
+            }
+        )
 
     def _batch_object(self, batch_id: str) -> dict[str, Any]:
         batch = self.state.batches[batch_id]
@@ -739,6 +764,7 @@ def create_app(latency: float = 0.0) -> web.Application:
         app.router.add_post(f"{root}/files", handlers.upload_file)
         app.router.add_get(f"{root}/files/{{file_id}}/content", handlers.file_content)
         app.router.add_post(f"{root}/batches", handlers.create_batch)
+        app.router.add_get(f"{root}/batches", handlers.list_batches)
         app.router.add_get(f"{root}/batches/{{batch_id}}", handlers.get_batch)
         app.router.add_post(f"{root}/batches/{{batch_id}}/cancel", handlers.cancel_batch)
     app.router.add_post("/_control/batch", handlers.set_batch)
@@ -967,7 +993,8 @@ class LoopbackServer:
 
     def set_batch(self, **behaviour: Any) -> None:
         """How the Batch endpoints behave: ``delay``, ``fail`` ([{"contains", "times",
-        "status"}]), ``expire`` and ``expire_answered`` (see :class:`BatchBehaviour`)."""
+        "status"}]), ``expire``, ``expire_answered``, ``create_delay`` and ``content_delay``
+        (see :class:`BatchBehaviour`)."""
         self._post("/_control/batch", behaviour)
 
     def batch_stats(self) -> dict[str, Any]:

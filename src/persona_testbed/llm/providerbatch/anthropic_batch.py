@@ -83,6 +83,11 @@ class AnthropicBatchProvider:
         )
         return str(batch.id)
 
+    async def find(self, label: str, *, since: float) -> str | None:
+        """None: a Message Batch carries no metadata to find it by, so a batch accepted just
+        before its run died unrecorded has its requests submitted again."""
+        return None
+
     async def retrieve(self, batch_id: str) -> BatchState:
         batch = await self._sdk().messages.batches.retrieve(batch_id)
         counts = batch.request_counts

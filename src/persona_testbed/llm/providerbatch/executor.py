@@ -1,15 +1,16 @@
 """The WaveExecutor of `execution: batch`: a wave's requests go to the provider's batch API.
 
-For each wave: read the ledger; requests already in a batch that is in flight (or ended but not
-imported) are not submitted again, that batch is polled instead; the rest are split at the
-provider's limits, written as batch input files with their request sidecars, submitted, and
+For each wave: read the ledger (first looking up at the provider any batch a killed run submitted
+but never recorded); requests already in a batch that is in flight (or ended but not imported) are
+not submitted again, that batch is polled instead; the rest are split at the provider's limits,
+written as batch input files with their request sidecars, announced in the ledger, submitted, and
 recorded in the ledger. Then (unless `batch_wait` is off) every batch of the wave is polled every
-`batch_poll_s` with a status line, and each one that ends is imported: its replies go into the
-cache under their keys, their tokens into the client's usage at the batch price, and the ledger
-marks it imported. A request that failed or expired stays out of the cache, so the client holds
-it again in the next wave and it goes into a later batch (`batch_failed: retry`, at most
-`batch_max_attempts` batches per request, counted in the ledger so restarts count too) or it is
-sent online at once (`batch_failed: online`).
+`batch_poll_s` with a status line, and each one that ends is imported: its replies go into the cache
+under their keys, their tokens into the client's usage at the batch price, and the ledger marks it
+imported. A request that failed or expired stays out of the cache, so the client holds it again in
+the next wave and it goes into a later batch (`batch_failed: retry`, at most `batch_max_attempts`
+batches per request, counted in the ledger so restarts count too) or it is sent online at once
+(`batch_failed: online`).
 
 Which provider: an `openai:` spec uses OpenAI Batch at the spec's base URL and API key (an
 endpoint fleet: its first endpoint); an `anthropic:` spec uses Message Batches; any other spec
@@ -126,6 +127,7 @@ class ProviderBatchExecutor:
 
     async def _run(self, client: LLMClient, pending: Mapping[str, PendingRequest]) -> None:
         assert client.cache is not None
+        await self._recover(client, pending)
         known = [b for b in self.ledger.read().values() if self._mine(b, client)]
         # Batches already holding requests of this wave: polled and imported, never resubmitted.
         tracked = [
@@ -175,6 +177,24 @@ class ProviderBatchExecutor:
             self._say(
                 f"{client.model_id}: {len(failed)} requests got no reply from "
                 f"{self.provider.name} ({self._why(failed)}); they go into a later batch"
+            )
+
+    async def _recover(self, client: LLMClient, pending: Mapping[str, PendingRequest]) -> None:
+        """A run killed after the provider accepted a batch but before the ledger recorded it
+        left only the intent line: find that batch at the provider by its label and record it
+        (it is then polled like any other), or mark the intent abandoned when there is none."""
+        for intent in self.ledger.unconfirmed():
+            if not self._mine(intent, client) or pending.keys().isdisjoint(intent.keys):
+                continue
+            batch_id = await self.provider.find(intent.label, since=intent.submitted_at)
+            if batch_id is None:
+                self.ledger.record_abandoned(intent.label)
+                continue
+            intent.batch_id = batch_id
+            self.ledger.record_submitted(intent)
+            self._say(
+                f"{client.model_id}: found {self.provider.name} batch {batch_id}, submitted by a "
+                "run that stopped before recording it"
             )
 
     def _check_budget(self, client: LLMClient, items: list[PendingRequest]) -> None:
@@ -238,9 +258,8 @@ class ProviderBatchExecutor:
         write_text_atomic(sidecar, "\n".join(records) + "\n")
         texts = [line.text for line in chunk]
         write_text_atomic(folder / f"{stem}.input.jsonl", "\n".join(texts) + "\n")
-        batch_id = await self.provider.submit(texts, label=stem)
         batch = LedgerBatch(
-            batch_id=batch_id,
+            batch_id="",
             provider=self.provider.kind,
             model_id=client.model_id,
             base_url=self.provider.base_url,
@@ -248,7 +267,12 @@ class ProviderBatchExecutor:
             requests=f"{FILES_FOLDER}/{sidecar.name}",
             submitted_at=time.time(),
             id_map={line.custom_id: line.key for line in chunk if line.custom_id != line.key},
+            label=stem,
         )
+        # The intent first: a run killed once the provider has the batch but before the ledger
+        # says so finds it by its label on restart (_recover) instead of submitting it again.
+        self.ledger.record_submitting(batch)
+        batch.batch_id = await self.provider.submit(texts, label=stem)
         self.ledger.record_submitted(batch)
         return batch
 

@@ -24,6 +24,8 @@ from persona_testbed.llm.types import ChatRequest
 MAX_REQUESTS = 50_000
 MAX_BYTES = 200 * 1024 * 1024
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
+# The batch's metadata entry holding the label it was submitted under (see Ledger.unconfirmed).
+METADATA_KEY = "persona_testbed"
 
 
 class OpenAIBatchProvider:
@@ -66,9 +68,22 @@ class OpenAIBatchProvider:
             input_file_id=uploaded.id,
             endpoint=BATCH_URL,
             completion_window="24h",
-            metadata={"persona_testbed": label},
+            metadata={METADATA_KEY: label},
         )
         return str(batch.id)
+
+    async def find(self, label: str, *, since: float) -> str | None:
+        """Batches are listed newest first: look back to `since` (less 5 minutes of clock skew)
+        for the one whose metadata carries `label` (None from a server that lists none)."""
+        try:
+            async for batch in self._sdk().batches.list(limit=100):
+                if (batch.metadata or {}).get(METADATA_KEY) == label:
+                    return str(batch.id)
+                if batch.created_at < since - 300:
+                    return None
+        except self._openai.NotFoundError:
+            return None
+        return None
 
     async def retrieve(self, batch_id: str) -> BatchState:
         batch = await self._sdk().batches.retrieve(batch_id)

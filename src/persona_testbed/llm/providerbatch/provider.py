@@ -55,6 +55,11 @@ class BatchProvider(Protocol):
         """Submit one batch of input lines; its batch id."""
         ...
 
+    async def find(self, label: str, *, since: float) -> str | None:
+        """The id of the batch submitted under `label` (at `since` or later, epoch seconds), or
+        None when the provider has none (or cannot tell: then its requests go out again)."""
+        ...
+
     async def retrieve(self, batch_id: str) -> BatchState: ...
 
     async def results(self, batch_id: str, requests: Mapping[str, ChatRequest]) -> Outcomes:

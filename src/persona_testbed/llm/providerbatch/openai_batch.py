@@ -6,7 +6,9 @@ so a batch reply and an online one land in the cache alike."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,6 +48,7 @@ class OpenAIBatchProvider:
         self.base_url = base_url.rstrip("/")
         self.max_requests = MAX_REQUESTS
         self.max_bytes = MAX_BYTES
+        self._max_retries = max_retries
         self._connection = SdkConnection(
             self._openai.AsyncOpenAI, base_url, api_key, timeout_s, max_retries
         )
@@ -64,13 +67,32 @@ class OpenAIBatchProvider:
         sdk = self._sdk()
         content = ("\n".join(lines) + "\n").encode()
         uploaded = await sdk.files.create(file=(f"{label}.jsonl", content), purpose="batch")
-        batch = await sdk.batches.create(
-            input_file_id=uploaded.id,
-            endpoint=BATCH_URL,
-            completion_window="24h",
-            metadata={METADATA_KEY: label},
-        )
-        return str(batch.id)
+        # Not the SDK's retries: a create that timed out may have been accepted, and a blind
+        # retry would start a second batch of the same requests (paid twice). Each failed try
+        # first asks the provider for a batch under this label.
+        once = sdk.with_options(max_retries=0)
+        started = time.time()
+        for attempt in range(self._max_retries + 1):
+            try:
+                batch = await once.batches.create(
+                    input_file_id=uploaded.id,
+                    endpoint=BATCH_URL,
+                    completion_window="24h",
+                    metadata={METADATA_KEY: label},
+                )
+                return str(batch.id)
+            except (
+                self._openai.APIConnectionError,  # timeouts included
+                self._openai.InternalServerError,
+                self._openai.RateLimitError,
+            ):
+                found = await self.find(label, since=started)
+                if found is not None:
+                    return found
+                if attempt == self._max_retries:
+                    raise
+                await asyncio.sleep(min(2.0**attempt, 30.0))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def find(self, label: str, *, since: float) -> str | None:
         """Batches are listed newest first: look back to `since` (less 5 minutes of clock skew)

@@ -82,8 +82,8 @@ def test_a_run_under_execution_batch_matches_the_online_run_and_never_resubmits(
         "  per_persona_test_unseen: 1\n"
     )
     with LoopbackServer() as server:
-        llm = f"llm:\n  base_url: {server.base_url}\n  batch_poll_s: 0.05\n"
-        llm += "  batch_max_requests: 5\n"
+        llm = f"llm:\n  base_url: {server.base_url}\n"
+        llm += "  batch: {poll_s: 0.05, max_requests: 5}\n"
         config = tmp_path / "online.yaml"
         config.write_text(
             f"model: openai:loopback\nstages: [preferences]\n{llm}"

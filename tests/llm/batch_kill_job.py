@@ -27,8 +27,7 @@ def client_for(spec: str, base_url: str, cache: Path, execution: str = "batch") 
         "max_retries": 0,
         "timeout_s": 30.0,
         "execution": execution,
-        "batch_poll_s": POLL_S,
-        "batch_max_requests": BATCH_REQUESTS,
+        "batch": {"poll_s": POLL_S, "max_requests": BATCH_REQUESTS},
     }
     if spec.startswith("anthropic:"):
         options |= {"anthropic_base_url": base_url, "anthropic_api_key": "test-key"}

@@ -58,8 +58,10 @@ def batch_client(server: LoopbackServer, tmp_path: Path, **overrides: Any) -> LL
         "max_retries": 0,
         "timeout_s": 10.0,
         "execution": "batch",
-        "batch_poll_s": POLL,
+        "batch": {"poll_s": POLL},
     }
+    for name in [name for name in overrides if name.startswith("batch_") and name != "batch_dir"]:
+        options["batch"][name.removeprefix("batch_")] = overrides.pop(name)
     options.update(overrides)
     return LLMClient.from_spec("openai:loopback", ClientSettings.model_validate(options))
 
@@ -356,8 +358,10 @@ def anthropic_client(server: AnthropicLoopback, cache: Path, **overrides: Any) -
         "show_progress": False,
         "max_retries": 0,
         "timeout_s": 10.0,
-        "batch_poll_s": POLL,
+        "batch": {"poll_s": POLL},
     }
+    for name in [name for name in overrides if name.startswith("batch_") and name != "batch_dir"]:
+        options["batch"][name.removeprefix("batch_")] = overrides.pop(name)
     options.update(overrides)
     return LLMClient.from_spec(
         "anthropic:claude-sonnet-4-5", ClientSettings.model_validate(options)

@@ -18,6 +18,7 @@ from persona_testbed.llm.progress import set_progress
 from persona_testbed.llm.settings import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT_S,
+    BatchSettings,
     ExecutionSetting,
     user_settings,
 )
@@ -110,7 +111,8 @@ class ClientOptions:
     def settings(self) -> ClientSettings:
         options = dataclasses.asdict(self)
         show_progress = options.pop("progress")
-        return user_settings(**options, show_progress=show_progress)
+        batch = BatchSettings(wait=options.pop("batch_wait"))
+        return user_settings(**options, batch=batch, show_progress=show_progress)
 
 
 # The command-line declaration of each ClientOptions field, in the order the help lists them.

@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--wait/--no-wait",
                 help="llm execution batch: wait for the submitted batches, or submit and stop "
-                "(default: llm.batch_wait)",
+                "(default: llm.batch.wait)",
             ),
         ] = None,
         retry_failed: Annotated[
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
         check_inputs(config, target)  # every stage's inputs, before the first model call
         settings = config.llm.settings(show_progress=progress)
         if wait is not None:
-            settings.batch_wait = wait
+            settings.batch = settings.batch.model_copy(update={"wait": wait})
         result = run_pipeline(
             config,
             target,

@@ -93,8 +93,39 @@ class RaySettings(BaseModel):
     )
 
 
+class BatchSettings(BaseModel):
+    """How `execution: batch` splits, waits for and retries provider batches
+    (llm.providerbatch); `llm: {batch: {...}}` in a run file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    wait: bool = Field(
+        True,
+        description="wait for submitted batches (false: submit and stop; the next run picks "
+        "the results up)",
+    )
+    poll_s: float = Field(DEFAULT_BATCH_POLL_S, gt=0, description="seconds between status polls")
+    failed: BatchFailedSetting = Field(
+        "retry",
+        description="a failed or expired request goes into a later batch (retry) or is sent "
+        "online at once (online)",
+    )
+    max_attempts: int = Field(
+        DEFAULT_BATCH_MAX_ATTEMPTS,
+        ge=1,
+        description="most batches one request goes into before its failure is an error",
+    )
+    max_requests: int | None = Field(
+        None, ge=1, description="most requests per batch (None: the provider's limit)"
+    )
+    max_bytes: int | None = Field(
+        None, ge=1, description="most bytes per batch input (None: the provider's limit)"
+    )
+
+
 class ClientSettings(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    # A misspelt setting is an error, not silently the default.
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     concurrency: int = Field(
         DEFAULT_CONCURRENCY, ge=1, description="most requests in flight at once"
@@ -148,29 +179,8 @@ class ClientSettings(BaseModel):
         description="where exported batch files and the ledger of submitted provider batches "
         "go (None: `batches/` beside the cache; `persona run`: RUN/batches)",
     )
-    batch_wait: bool = Field(
-        True,
-        description="batch: wait for submitted batches (False: submit and stop; the next run "
-        "picks the results up)",
-    )
-    batch_poll_s: float = Field(
-        DEFAULT_BATCH_POLL_S, gt=0, description="batch: seconds between status polls"
-    )
-    batch_failed: BatchFailedSetting = Field(
-        "retry",
-        description="batch: a failed or expired request goes into a later batch (retry) or is "
-        "sent online at once (online)",
-    )
-    batch_max_attempts: int = Field(
-        DEFAULT_BATCH_MAX_ATTEMPTS,
-        ge=1,
-        description="batch: most batches one request goes into before its failure is an error",
-    )
-    batch_max_requests: int | None = Field(
-        None, ge=1, description="batch: most requests per batch (None: the provider's limit)"
-    )
-    batch_max_bytes: int | None = Field(
-        None, ge=1, description="batch: most bytes per batch input (None: the provider's limit)"
+    batch: BatchSettings = Field(
+        default_factory=BatchSettings, description="for execution: batch"
     )
     ray: RaySettings = Field(default_factory=RaySettings, description="for execution: ray")
     prices: PriceTable = Field(default_factory=PriceTable)
@@ -221,12 +231,7 @@ def user_settings(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     execution: ExecutionSetting = "online",
     batch_dir: Path | None = None,
-    batch_wait: bool = True,
-    batch_poll_s: float = DEFAULT_BATCH_POLL_S,
-    batch_failed: BatchFailedSetting = "retry",
-    batch_max_attempts: int = DEFAULT_BATCH_MAX_ATTEMPTS,
-    batch_max_requests: int | None = None,
-    batch_max_bytes: int | None = None,
+    batch: BatchSettings | None = None,
     ray: RaySettings | None = None,
     show_progress: bool = True,
 ) -> ClientSettings:
@@ -242,12 +247,7 @@ def user_settings(
         choice_method=choice_method,
         execution=execution,
         batch_dir=batch_dir,
-        batch_wait=batch_wait,
-        batch_poll_s=batch_poll_s,
-        batch_failed=batch_failed,
-        batch_max_attempts=batch_max_attempts,
-        batch_max_requests=batch_max_requests,
-        batch_max_bytes=batch_max_bytes,
+        batch=batch or BatchSettings(),
         ray=ray or RaySettings(),
     )
     if breaker_failures is not None:

@@ -18,11 +18,9 @@ from persona_testbed.bench import BenchConfig
 from persona_testbed.census import PersonaConfig
 from persona_testbed.llm import DEFAULT_MODEL, ClientSettings
 from persona_testbed.llm.settings import (
-    DEFAULT_BATCH_MAX_ATTEMPTS,
-    DEFAULT_BATCH_POLL_S,
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT_S,
-    BatchFailedSetting,
+    BatchSettings,
     ChoiceMethodSetting,
     EndpointSettings,
     ExecutionSetting,
@@ -82,19 +80,10 @@ class LLMSection(BaseModel):
         description="where exported batch files and the ledger of submitted provider batches go "
         "(default: RUN/batches under execution batch, else batches/ beside the cache)",
     )
-    batch_wait: bool = Field(True, description="batch: wait for results (false: submit, stop)")
-    batch_poll_s: float = Field(DEFAULT_BATCH_POLL_S, gt=0, description="batch: poll interval")
-    batch_failed: BatchFailedSetting = Field(
-        "retry", description="batch: failed/expired requests go into a later batch or online"
-    )
-    batch_max_attempts: int = Field(
-        DEFAULT_BATCH_MAX_ATTEMPTS, ge=1, description="batch: most batches per request"
-    )
-    batch_max_requests: int | None = Field(
-        None, ge=1, description="batch: most requests per batch (default: the provider's limit)"
-    )
-    batch_max_bytes: int | None = Field(
-        None, ge=1, description="batch: most bytes per batch (default: the provider's limit)"
+    batch: BatchSettings = Field(
+        default_factory=BatchSettings,
+        description="execution: batch: wait, poll_s, failed (retry or online), max_attempts, "
+        "max_requests, max_bytes (see docs/scale.md)",
     )
     ray: RaySettings = Field(
         default_factory=RaySettings,

@@ -4,13 +4,13 @@ For each wave: read the ledger (first looking up at the provider any batch a kil
 but never recorded); requests already in a batch that is in flight (or ended but not imported) are
 not submitted again, that batch is polled instead; the rest are split at the provider's limits,
 written as batch input files with their request sidecars, announced in the ledger, submitted, and
-recorded in the ledger. Then (unless `batch_wait` is off) every batch of the wave is polled every
-`batch_poll_s` with a status line, and each one that ends is imported: its replies go into the cache
+recorded in the ledger. Then (unless `batch.wait` is off) every batch of the wave is polled every
+`batch.poll_s` with a status line, and each one that ends is imported: its replies go into the cache
 under their keys, their tokens into the client's usage at the batch price, and the ledger marks it
 imported. A request that failed or expired stays out of the cache, so the client holds it again in
-the next wave and it goes into a later batch (`batch_failed: retry`, at most `batch_max_attempts`
+the next wave and it goes into a later batch (`batch.failed: retry`, at most `batch.max_attempts`
 batches per request, counted in the ledger so restarts count too) or it is sent online at once
-(`batch_failed: online`).
+(`batch.failed: online`).
 
 Which provider: an `openai:` spec uses OpenAI Batch at the spec's base URL and API key (an
 endpoint fleet: its first endpoint); an `anthropic:` spec uses Message Batches; any other spec
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 
 class BatchPendingError(PersonaError):
-    """`batch_wait` is off: requests were submitted (or are still in flight); run again."""
+    """`batch.wait` is off: requests were submitted (or are still in flight); run again."""
 
 
 def provider_for(client: LLMClient) -> BatchProvider:
@@ -136,14 +136,14 @@ class ProviderBatchExecutor:
         covered = {key for batch in tracked for key in batch.keys}
         attempts = Counter(key for batch in known for key in batch.keys if key in pending)
         fresh = [key for key in sorted(pending) if key not in covered]
-        limit = self.settings.batch_max_attempts
+        limit = self.settings.batch.max_attempts
         spent = [key for key in fresh if attempts[key] >= limit]
         if spent:
-            if self.settings.batch_failed != "online":
+            if self.settings.batch.failed != "online":
                 raise PersonaError(
                     f"{len(spent)} requests of {client.model_id} got no reply in {limit} "
                     f"{self.provider.name} batches (last: {self._why(spent)}); raise "
-                    "llm.batch_max_attempts, set llm.batch_failed: online, or run online"
+                    "llm.batch.max_attempts, set llm.batch.failed: online, or run online"
                 )
             await self._online(client, {key: pending[key] for key in spent})
             fresh = [key for key in fresh if key not in set(spent)]
@@ -158,7 +158,7 @@ class ProviderBatchExecutor:
             self._say(
                 f"{client.model_id}: submitted {count} requests to {self.provider.name} ({ids})"
             )
-            if not self.settings.batch_wait:
+            if not self.settings.batch.wait:
                 raise BatchPendingError(
                     f"{count} requests submitted to {self.provider.name} ({ids}); run this "
                     "command again to pick up the results"
@@ -167,7 +167,7 @@ class ProviderBatchExecutor:
         failed = [key for key in pending if client.cache.get(key) is None]
         if not failed:
             return
-        if self.settings.batch_failed == "online":
+        if self.settings.batch.failed == "online":
             self._say(
                 f"{client.model_id}: {len(failed)} requests got no reply from "
                 f"{self.provider.name} ({self._why(failed)}); sending them online"
@@ -221,9 +221,9 @@ class ProviderBatchExecutor:
         """The wave's requests in batches within the request and byte limits."""
         provider, settings = self.provider, self.settings
         max_requests = min(
-            settings.batch_max_requests or provider.max_requests, provider.max_requests
+            settings.batch.max_requests or provider.max_requests, provider.max_requests
         )
-        max_bytes = min(settings.batch_max_bytes or provider.max_bytes, provider.max_bytes)
+        max_bytes = min(settings.batch.max_bytes or provider.max_bytes, provider.max_bytes)
         chunk: list[_Line] = []
         size = 0
         for key, item in items:
@@ -277,7 +277,7 @@ class ProviderBatchExecutor:
         return batch
 
     async def _wait(self, client: LLMClient, batches: list[LedgerBatch]) -> None:
-        """Poll until every batch ended and is imported (`batch_wait` off: look once, and stop
+        """Poll until every batch ended and is imported (`batch.wait` off: look once, and stop
         the stage while any is still in flight)."""
         remaining = list(batches)
         while remaining:
@@ -306,7 +306,7 @@ class ProviderBatchExecutor:
                 f"{batch.batch_id} {state.done}/{state.total or len(batch.keys)}"
                 for batch, state in running[:4]
             ) + (f" and {len(running) - 4} more" if len(running) > 4 else "")
-            if not self.settings.batch_wait:
+            if not self.settings.batch.wait:
                 count = sum(len(batch.keys) for batch in remaining)
                 raise BatchPendingError(
                     f"{count} requests still in flight at {self.provider.name} ({progress} "
@@ -314,7 +314,7 @@ class ProviderBatchExecutor:
                 )
             line = f"{client.model_id}: waiting for {self.provider.name}: {progress} done"
             with status(line, enabled=self.settings.show_progress):
-                await asyncio.sleep(self.settings.batch_poll_s)
+                await asyncio.sleep(self.settings.batch.poll_s)
 
     async def _import(self, client: LLMClient, batch: LedgerBatch) -> None:
         """Put an ended batch's replies in the cache; record its failures; mark it imported."""
@@ -355,7 +355,7 @@ class ProviderBatchExecutor:
             )
 
     async def _online(self, client: LLMClient, items: Mapping[str, PendingRequest]) -> None:
-        """Answer `items` online now (batch_failed: online)."""
+        """Answer `items` online now (batch.failed: online)."""
 
         async def one(key: str) -> None:
             await client.acomplete_online(

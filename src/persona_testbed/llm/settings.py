@@ -179,9 +179,7 @@ class ClientSettings(BaseModel):
         description="where exported batch files and the ledger of submitted provider batches "
         "go (None: `batches/` beside the cache; `persona run`: RUN/batches)",
     )
-    batch: BatchSettings = Field(
-        default_factory=BatchSettings, description="for execution: batch"
-    )
+    batch: BatchSettings = Field(default_factory=BatchSettings, description="for execution: batch")
     ray: RaySettings = Field(default_factory=RaySettings, description="for execution: ray")
     prices: PriceTable = Field(default_factory=PriceTable)
     show_progress: bool = True

@@ -3,8 +3,20 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
-from persona_testbed.llm import ChatResult, ResponseCache
+import pytest
+
+from persona_testbed.llm import (
+    ChatRequest,
+    ChatResult,
+    ClientSettings,
+    LLMClient,
+    Message,
+    ResponseCache,
+)
+from persona_testbed.llm.cache import CacheWriteError
+from persona_testbed.testing import ScriptedBackend
 
 
 def test_put_get_roundtrip_and_stats(tmp_path: Path) -> None:
@@ -93,3 +105,77 @@ def test_two_caches_on_one_file_in_one_event_loop_do_not_block_each_other(
     first.close()
     second.close()
     assert _rows(path) == 2
+
+
+class _CommitProbe(ScriptedBackend):
+    """At every send, counts the answers another connection sees committed in the cache."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(lambda request: "ok " + request.messages[-1].content, latency_s=0.001)
+        self.path = path
+        self.answered = 0
+        self.short: list[tuple[int, int]] = []
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        committed = _rows(self.path)
+        if committed < self.answered:
+            self.short.append((committed, self.answered))
+        result = await super().complete(request)
+        self.answered += 1
+        return result
+
+
+def test_every_answer_is_committed_before_the_next_request_goes_out(tmp_path: Path) -> None:
+    """Requests wait for the loop round's one shared commit (committed()), never sent ahead of
+    an answer that is not yet on disk (a SIGKILL then loses only calls in flight)."""
+    path = tmp_path / "c.sqlite"
+    probe = _CommitProbe(path)
+    client = LLMClient(probe, ClientSettings(cache_path=path, concurrency=8, show_progress=False))
+    requests = [client.request([Message(role="user", content=f"q{i}")]) for i in range(120)]
+    results = client.complete_batch(requests)
+    assert [r.text for r in results] == [f"ok q{i}" for i in range(120)]
+    assert probe.short == []
+    client.close()
+    assert _rows(path) == 120
+
+
+def test_committed_waits_for_the_rounds_one_commit_and_reports_its_failure(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = ResponseCache(path)
+
+    async def waits() -> tuple[int, int]:
+        await cache.committed()  # nothing open: returns at once
+        cache.put("a", "m", "{}", ChatResult(text="x"))
+        cache.put("b", "m", "{}", ChatResult(text="y"))
+        before = _rows(path)
+        await asyncio.gather(cache.committed(), cache.committed())  # one commit for both
+        return before, _rows(path)
+
+    assert asyncio.run(waits()) == (0, 2)
+
+    async def failing() -> None:
+        cache.put("c", "m", "{}", ChatResult(text="z"))
+        real = cache._db
+
+        class NoCommit:
+            """The connection, except that COMMIT fails as on a full disk."""
+
+            in_transaction = True
+
+            def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+                if sql == "COMMIT":
+                    raise sqlite3.OperationalError("database or disk is full")
+                return real.execute(sql, params)
+
+        cache._db = NoCommit()  # type: ignore[assignment]
+        try:
+            with pytest.raises(CacheWriteError, match="disk is full"):
+                await cache.committed()
+        finally:
+            cache._db = real
+
+    asyncio.run(failing())
+    assert cache.get("c") is None  # rolled back, and the waiter was told
+    cache.close()

@@ -2,8 +2,10 @@
 
 Outside an event loop every write is its own transaction. Inside one (the client's batches) the
 writes of one round of the loop share a transaction (group commit: one WAL commit for many
-calls instead of three per call), committed at the latest when the loop gets to it, and always
-before the client sends its next request (`flush`, called by LLMClient). So a run killed with
+calls), committed when the loop gets to it, and always before the client sends its next request:
+the client awaits `committed()`, which returns once the round's commit is done, so every task
+that wrote in that round waits for the same single commit (a synchronous commit per send would
+be one WAL commit, its pages rewritten, per call). So a run killed with
 SIGKILL loses no completed call but those it had not yet committed, and those are never more
 than the calls it could have in flight anyway (WAL pages written by a committed transaction
 survive the death of the process). Another process sharing the cache waits for the open
@@ -101,6 +103,9 @@ class ResponseCache:
         self._owner = uuid.uuid4().hex
         # A failed group commit run by the event loop, raised by the next write or flush.
         self._failed_commit: CacheWriteError | None = None
+        # Tasks waiting in committed() for the open transaction's commit (one future each, so
+        # a cancelled waiter cancels only its own).
+        self._commit_waiters: list[asyncio.Future[None]] = []
         self._host = socket.gethostname()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -183,10 +188,35 @@ class ResponseCache:
         loop.call_soon(self._commit_later)
 
     def _commit_later(self) -> None:
+        told = bool(self._commit_waiters)  # a failed commit raises in each of them
         try:
             self.flush()
-        except CacheWriteError as exc:  # no caller here: the next write or flush raises it
-            self._failed_commit = exc
+        except CacheWriteError as exc:
+            if not told:  # no one to tell: the next write or flush raises it
+                self._failed_commit = exc
+
+    async def committed(self) -> None:
+        """Return once every write made so far is committed: at once when no transaction is
+        open, else after the group commit the event loop runs at its next round (CacheWriteError
+        if that commit fails). The client awaits this before it sends a request."""
+        if self._db.in_transaction:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._commit_waiters.append(waiter)
+            await waiter
+        # Tasks that ran between that commit and this task's wake-up may have opened the next
+        # round's transaction: commit it now, so nothing written so far is left uncommitted
+        # when the caller sends (a no-op when none is open, the usual case).
+        self.flush()
+
+    def _wake_waiters(self, error: CacheWriteError | None = None) -> None:
+        """Resolve the committed() waiters (with `error` if the commit failed)."""
+        waiters, self._commit_waiters = self._commit_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
 
     def _raise_failed_commit(self) -> None:
         if self._failed_commit is not None:
@@ -208,7 +238,11 @@ class ResponseCache:
                 self._db.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 self._rollback()
-                raise self._write_error(exc) from None
+                error = self._write_error(exc)
+                self._wake_waiters(error)
+                raise error from None
+        if self._commit_waiters:
+            self._wake_waiters()
         self._raise_failed_commit()
 
     # ---- claims: one process sends a request, others sharing the cache wait for its answer

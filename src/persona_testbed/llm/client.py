@@ -40,6 +40,10 @@ from persona_testbed.llm.usage import ModelUsage
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
+# The fields LLMClient.request accepts (all but the model and the messages), worked out once:
+# every choice and completion builds a request.
+_REQUEST_FIELDS_LISTED = [n for n in ChatRequest.model_fields if n not in ("model", "messages")]
+_REQUEST_FIELDS = frozenset(_REQUEST_FIELDS_LISTED)
 
 
 def prompt_prefix(messages: Iterable[Message]) -> str:
@@ -154,10 +158,9 @@ class LLMClient:
 
     def request(self, messages: Iterable[Message], **fields: Any) -> ChatRequest:
         """A request to this client's model; a misspelt field is an error, never ignored."""
-        allowed = [name for name in ChatRequest.model_fields if name not in ("model", "messages")]
-        unknown = sorted(set(fields) - set(allowed))
+        unknown = sorted(fields.keys() - _REQUEST_FIELDS)
         if unknown:
-            known = ", ".join(allowed)
+            known = ", ".join(_REQUEST_FIELDS_LISTED)
             raise TypeError(f"LLMClient.request: unknown field '{unknown[0]}' (fields: {known})")
         return ChatRequest(model=self.model_id, messages=tuple(messages), **fields)
 
@@ -306,8 +309,8 @@ class LLMClient:
         async with state.semaphore:
             if self.cache is not None:
                 # Every answer this process got so far is committed before another request
-                # goes out (the cache commits a loop round's writes together: llm.cache).
-                self.cache.flush()
+                # goes out; the tasks of one loop round wait for one shared commit (llm.cache).
+                await self.cache.committed()
             estimate = self._reserve(request)
             try:
                 result = await self.backend.complete(request)

@@ -179,3 +179,25 @@ def test_committed_waits_for_the_rounds_one_commit_and_reports_its_failure(
     asyncio.run(failing())
     assert cache.get("c") is None  # rolled back, and the waiter was told
     cache.close()
+
+
+def test_a_transaction_left_open_by_an_ended_loop_is_committed_not_waited_for(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = ResponseCache(path)
+    ended = asyncio.new_event_loop()
+    # The loop ends before its round runs the scheduled commit (a loop stopped early, or a
+    # client driven from another loop): a waiter in the next loop would wait forever.
+    ended.call_soon(cache.put, "a", "m", "{}", ChatResult(text="x"))
+    ended.call_soon(ended.stop)
+    ended.run_forever()
+    ended.close()
+    assert _rows(path) == 0  # the write's transaction is still open
+
+    async def send() -> None:
+        await asyncio.wait_for(cache.committed(), timeout=5)
+
+    asyncio.run(send())
+    assert _rows(path) == 1
+    cache.close()

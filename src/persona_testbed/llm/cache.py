@@ -106,6 +106,7 @@ class ResponseCache:
         # Tasks waiting in committed() for the open transaction's commit (one future each, so
         # a cancelled waiter cancels only its own).
         self._commit_waiters: list[asyncio.Future[None]] = []
+        self._commit_loop: asyncio.AbstractEventLoop | None = None  # runs the open one's commit
         self._host = socket.gethostname()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,6 +186,7 @@ class ResponseCache:
                 other.flush()
         self._db.execute("BEGIN IMMEDIATE")
         _OPEN.add(self)
+        self._commit_loop = loop
         loop.call_soon(self._commit_later)
 
     def _commit_later(self) -> None:
@@ -199,8 +201,11 @@ class ResponseCache:
         """Return once every write made so far is committed: at once when no transaction is
         open, else after the group commit the event loop runs at its next round (CacheWriteError
         if that commit fails). The client awaits this before it sends a request."""
-        if self._db.in_transaction:
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Only the loop that opened the transaction runs its commit: one opened in a loop that
+        # has ended (or another thread's) is committed at once below, never waited for.
+        loop = asyncio.get_running_loop()
+        if self._db.in_transaction and self._commit_loop is loop:
+            waiter: asyncio.Future[None] = loop.create_future()
             self._commit_waiters.append(waiter)
             await waiter
         # Tasks that ran between that commit and this task's wake-up may have opened the next

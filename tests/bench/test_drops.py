@@ -87,3 +87,27 @@ def test_llm_matcher_decides_and_falls_back_when_it_cannot(tmp_path: Path) -> No
     assert by_attribute["sex"]["kept"] is False  # the judge overrules the lexical match
     assert by_attribute["religion"]["kept"] is True
     assert by_attribute["religion"]["matcher"].startswith("lexical")
+
+
+def test_mentions_made_in_batches_are_the_same_rows(tmp_path: Path) -> None:
+    def judge_script(request: ChatRequest) -> tuple[str, dict[str, float]]:
+        kept = "FACT: age" in request.messages[-1].content
+        return ("Yes", {"Yes": 0.9, "No": 0.1}) if kept else ("No", {"Yes": 0.2, "No": 0.8})
+
+    judge = scripted_client(judge_script, "scripted:judge", tmp_path / "c.db")
+    summaries = pl.DataFrame(
+        {
+            "model": ["m"] * 4,
+            "pair_id": ["p0|q", "p0|q", "p1|q", "p1|q"],
+            "sample_index": [0, 1, 0, 1],
+            "summary": ["She is Catholic.", "She cares.", "A Catholic man.", "Cost matters."],
+        }
+    )
+    templates = TemplateSet.load()
+    whole = summary_mentions(summaries, _pairs(), judge=judge, templates=templates)
+    for batch_rows in (1, 2, 5):
+        batched = summary_mentions(
+            summaries, _pairs(), judge=judge, templates=templates, batch_rows=batch_rows
+        )
+        assert batched.equals(whole)
+    assert summary_mentions(summaries.clear(), _pairs()).schema == whole.schema

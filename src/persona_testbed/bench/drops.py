@@ -183,28 +183,36 @@ MENTION_SCHEMA = {
 }
 
 
+# Mention rows per batch: a row is a Python dict (and, with a judge, a request) only until its
+# batch becomes a frame. A job has one row per summary and attribute (up to 33 a summary): as
+# dicts at once they took hundreds of MB at 8,000 summaries (docs/benchmarks.md).
+MENTION_BATCH_ROWS = 10_000
+
+
 def summary_mentions(
     summaries: pl.DataFrame,
     pairs: pl.DataFrame,
     *,
     judge: LLMClient | None = None,
     templates: TemplateSet | None = None,
+    batch_rows: int = MENTION_BATCH_ROWS,
 ) -> pl.DataFrame:
     """One row per (summary, attribute the persona has): was the attribute kept?
 
     `summaries` has model, pair_id, sample_index, summary. With a `judge`, an LLM decides each
     (one yes/no choice); where it puts no probability on Yes/No the lexical match decides and
-    the row says so.
+    the row says so. Rows are made `batch_rows` at a time (the batches change no row).
     """
     persona = pairs.select("pair_id", *ATTRIBUTES)
-    rows: list[dict[str, Any]] = []
+    frames = [pl.DataFrame(schema=MENTION_SCHEMA)]
+    batch: list[dict[str, Any]] = []
     for row in summaries.join(persona, on="pair_id").iter_rows(named=True):
         summary = row["summary"] or ""
         for attribute in ATTRIBUTES:
             value = row[attribute]
             if value is None or str(value).strip() == "":
                 continue
-            rows.append(
+            batch.append(
                 {
                     "model": row["model"],
                     "pair_id": row["pair_id"],
@@ -217,7 +225,19 @@ def summary_mentions(
                     "summary": summary,
                 }
             )
-    if judge is not None and rows:
+        if len(batch) >= batch_rows:
+            frames.append(_mention_frame(batch, judge, templates))
+            batch = []
+    if batch:
+        frames.append(_mention_frame(batch, judge, templates))
+    return pl.concat(frames)
+
+
+def _mention_frame(
+    rows: list[dict[str, Any]], judge: LLMClient | None, templates: TemplateSet | None
+) -> pl.DataFrame:
+    """The MENTION_SCHEMA frame of `rows` (lexical matches), the judge deciding where given."""
+    if judge is not None:
         if templates is None:
             raise ValueError("an LLM drop judge needs the templates")
         template = templates["summary-drop-judge"]

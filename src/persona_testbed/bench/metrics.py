@@ -347,6 +347,7 @@ def drops_table(mentions: pl.DataFrame, streams: Streams) -> pl.DataFrame:
                 "ci_high": estimate.high,
             }
         )
+    # Ties keep the attributes' order of first appearance (a stable sort), run after run.
     return pl.DataFrame(rows, schema=DROPS_SCHEMA).sort(
-        ["model", "drop_rate"], descending=[False, True]
+        ["model", "drop_rate"], descending=[False, True], maintain_order=True
     )

@@ -20,7 +20,8 @@ from persona_testbed.bench.generate import (
     summary_messages,
 )
 from persona_testbed.bench.methods import Method
-from persona_testbed.bench.stage import BenchInputs, build_jobs, build_loo_jobs, prepare_inputs
+from persona_testbed.bench.samples import build_jobs, build_loo_jobs
+from persona_testbed.bench.stage import BenchInputs, prepare_inputs
 from persona_testbed.bench.templates import TemplateSet
 from persona_testbed.contracts import ATTRIBUTES
 from persona_testbed.errors import PersonaError

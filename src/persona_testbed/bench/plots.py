@@ -166,10 +166,12 @@ def _attribute_bars(
 
 
 def drops_figure(drops: pl.DataFrame, judge: str, path: Path, *, seed: int | None = None) -> None:
+    # Ties (equal mean drop rates) keep the table's order: an unordered group_by made the
+    # bars' order, and so the PNG, differ from run to run.
     order = (
-        drops.group_by("attribute")
+        drops.group_by("attribute", maintain_order=True)
         .agg(pl.col("drop_rate").mean())
-        .sort("drop_rate", descending=True)
+        .sort("drop_rate", descending=True, maintain_order=True)
         .get_column("attribute")
         .to_list()
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,21 +11,8 @@ from typing import Any
 import polars as pl
 
 from persona_testbed.bench.config import BenchConfig
-from persona_testbed.bench.critics import (
-    JudgeItem,
-    SubtletyFlag,
-    Verdict,
-    critic_verdicts,
-    subtlety_flags,
-)
 from persona_testbed.bench.drops import summary_mentions
-from persona_testbed.bench.generate import (
-    Answer,
-    AnswerJob,
-    GenerationSettings,
-    answer_tallies,
-    generate_answers,
-)
+from persona_testbed.bench.generate import GenerationSettings
 from persona_testbed.bench.methods import Method
 from persona_testbed.bench.metrics import (
     MethodMetrics,
@@ -39,6 +27,12 @@ from persona_testbed.bench.pairs import (
     load_prompts,
     resolve_inputs,
     sample_pairs,
+)
+from persona_testbed.bench.samples import (
+    DEFAULT_CHUNK_PAIRS,
+    read_metric_columns,
+    read_summaries,
+    sample_chunks,
 )
 from persona_testbed.bench.slices import DEFAULT_SLICE_ATTRIBUTES, check_filters_match
 from persona_testbed.bench.tables import leaderboard_frame, leaderboard_markdown
@@ -58,13 +52,14 @@ from persona_testbed.contracts import (
     BENCH_SLICES,
     BENCH_SLICES_PNG,
     BENCH_SUMMARY,
-    persona_from_row,
 )
 from persona_testbed.errors import InputError
 from persona_testbed.estimation import RESAMPLES, markdown_table
 from persona_testbed.llm import ClientSettings, LLMClient, ModelUsage, merge_usage
-from persona_testbed.llm.generation import STATS_KEY
+from persona_testbed.llm.generation import STATS_KEY, FailureTally
 from persona_testbed.run import RunDir
+from persona_testbed.run.chunks import ParquetChunks, parquet_chunks
+from persona_testbed.run.rundir import StageRun
 from persona_testbed.seeding import child_rng, child_seed
 from persona_testbed.stages.pool import ModelPool
 
@@ -99,10 +94,6 @@ NOTES = (
     "verdicts failed",
     "not subtle = the subtlety judge says the answer quotes or names the persona's attributes",
 )
-
-# The verdict and flag of a row that was not judged (its answer is a generation failure).
-NOT_JUDGED = Verdict(None, None, None, "", 0)
-NOT_FLAGGED = SubtletyFlag(None, None, None)
 
 # Seed streams, one per purpose, named (seeding.py): adding a draw never shifts another.
 _PAIRS, _GENERATION = "bench/pairs", "bench/generation"
@@ -154,104 +145,6 @@ def prepare_inputs(run_path: Path, config: BenchConfig) -> BenchInputs:
     )
 
 
-def _job(
-    pair: dict[str, Any],
-    method: Method,
-    sample: int,
-    shown_persona_text: str,
-    removed_attribute: str | None = None,
-) -> AnswerJob:
-    return AnswerJob(
-        method=method,
-        pair_id=pair["pair_id"],
-        persona_id=pair["persona_id"],
-        prompt_id=pair["prompt_id"],
-        question=pair["question"],
-        persona_text=pair["persona_text"],
-        shown_persona_text=shown_persona_text,
-        sample_index=sample,
-        removed_attribute=removed_attribute,
-    )
-
-
-def build_jobs(pairs: pl.DataFrame, methods: Sequence[Method], k: int) -> list[AnswerJob]:
-    """Main jobs, grouped by pair so consecutive prompts share their persona prefix."""
-    return [
-        _job(pair, method, sample, pair["persona_text"])
-        for pair in pairs.iter_rows(named=True)
-        for method in methods
-        for sample in range(k)
-    ]
-
-
-def build_loo_jobs(pairs: pl.DataFrame, attributes: Sequence[str], k: int) -> list[AnswerJob]:
-    """`persona` jobs with one attribute removed from the persona the model sees (only pairs
-    whose persona has that attribute: removing a missing one changes nothing)."""
-    jobs: list[AnswerJob] = []
-    for pair in pairs.iter_rows(named=True):
-        for attribute in attributes:
-            if pair[attribute] is None or str(pair[attribute]).strip() == "":
-                continue
-            shown = persona_from_row({**pair, attribute: None}, "pairs").to_text()
-            jobs.extend(_job(pair, Method.PERSONA, sample, shown, attribute) for sample in range(k))
-    return jobs
-
-
-def judge_answers(
-    judge: LLMClient, answers: Sequence[Answer], templates: TemplateSet, config: BenchConfig
-) -> list[dict[str, Any]]:
-    """Critic verdict and subtlety flag of every answer, as sample rows (input order).
-
-    Generation failures are never judged: their rows carry the failure and no verdict."""
-    # Judge in pair order: prompts of one pair share the persona and question prefix.
-    usable = [i for i in range(len(answers)) if answers[i].ok]
-    order = sorted(usable, key=lambda i: answers[i].job.pair_id)
-    items = [
-        JudgeItem(answers[i].job.persona_text, answers[i].job.question, answers[i].answer)
-        for i in order
-    ]
-    verdicts = critic_verdicts(judge, items, templates, max_tokens=config.judge_max_tokens)
-    flags = subtlety_flags(judge, items, templates)
-    judged = {i: (verdict, flag) for i, verdict, flag in zip(order, verdicts, flags, strict=True)}
-    rows: list[dict[str, Any]] = []
-    for i, answer in enumerate(answers):
-        job = answer.job
-        verdict, flag = judged.get(i, (NOT_JUDGED, NOT_FLAGGED))
-        rows.append(
-            {
-                "model": answer.model,
-                "judge_model": judge.model_id,
-                "method": job.method.value,
-                "pair_id": job.pair_id,
-                "persona_id": job.persona_id,
-                "prompt_id": job.prompt_id,
-                "sample_index": job.sample_index,
-                "removed_attribute": job.removed_attribute,
-                "question": job.question,
-                "persona_text": job.persona_text,
-                "summary": answer.summary,
-                "raw_output": answer.raw_output,
-                "reasoning": answer.reasoning,
-                "answer": answer.answer,
-                "answer_parse_error": answer.answer_parse_error,
-                "finish_reason": answer.finish_reason,
-                "generation_failure": answer.failure,
-                "generation_attempts": answer.attempts,
-                "needs_revision": verdict.needs_revision,
-                "passed": verdict.passed,
-                "critic_reasoning": verdict.reasoning,
-                "verdict_error": verdict.error,
-                "verdict_raw": verdict.raw,
-                "verdict_attempts": verdict.attempts,
-                "p_not_subtle": flag.p_not_subtle,
-                "not_subtle": flag.not_subtle,
-                "subtlety_error": flag.error,
-                "subtlety_method": flag.method,
-            }
-        )
-    return rows
-
-
 def _choice_notes(samples: pl.DataFrame) -> tuple[str, ...]:
     """Say when subtlety flags came from constrained answers (no log-probabilities)."""
     constrained = int((samples["subtlety_method"] == "constrained").sum())
@@ -263,36 +156,11 @@ def _choice_notes(samples: pl.DataFrame) -> tuple[str, ...]:
     )
 
 
-SAMPLE_SCHEMA: dict[str, Any] = {
-    "model": pl.String,
-    "judge_model": pl.String,
-    "method": pl.String,
-    "pair_id": pl.String,
-    "persona_id": pl.String,
-    "prompt_id": pl.String,
-    "sample_index": pl.Int64,
-    "removed_attribute": pl.String,
-    "question": pl.String,
-    "persona_text": pl.String,
-    "summary": pl.String,
-    "raw_output": pl.String,
-    "reasoning": pl.String,
-    "answer": pl.String,
-    "answer_parse_error": pl.String,
-    "finish_reason": pl.String,
-    "generation_failure": pl.String,
-    "generation_attempts": pl.Int64,
-    "needs_revision": pl.Boolean,
-    "passed": pl.Boolean,
-    "critic_reasoning": pl.String,
-    "verdict_error": pl.String,
-    "verdict_raw": pl.String,
-    "verdict_attempts": pl.Int64,
-    "p_not_subtle": pl.Float64,
-    "not_subtle": pl.Boolean,
-    "subtlety_error": pl.String,
-    "subtlety_method": pl.String,
-}
+def _count_set(samples: pl.DataFrame, loo_samples: pl.DataFrame, column: str) -> int:
+    """Rows of either sample file (leave-one-out ones too) with `column` set."""
+    return sum(
+        int(frame.get_column(column).is_not_null().sum()) for frame in (samples, loo_samples)
+    )
 
 
 def _write_text(stage: Any, name: str, text: str) -> None:
@@ -310,16 +178,58 @@ def run_bench_stage(
     settings: ClientSettings | None = None,
     clients: Mapping[str, LLMClient] | None = None,
     force: bool = False,
+    chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
 ) -> BenchResult:
     """Run PERSONA Bench into `run` (outputs under `bench/`). `clients` maps model specs to
-    ready clients (tests, demos); other specs are opened with `settings`."""
+    ready clients (tests, demos); other specs are opened with `settings`. Pairs are answered
+    and judged `chunk_pairs` at a time (bench.samples): it bounds memory, not the outputs."""
     inputs = prepare_inputs(run.path, config)
     given = dict(clients or {})
     # A client per spec not given (one shared where the specs are equal), closed at the end.
     pool = ModelPool(settings or ClientSettings())
     with pool.stage():
         missing = [spec for spec in (*config.models, config.judge_model) if spec not in given]
-        return _run(run, config, inputs, {**pool.clients(missing), **given}, force)
+        clients = {**pool.clients(missing), **given}
+        return _run(run, config, inputs, clients, force, chunk_pairs)
+
+
+def _write_samples(
+    stage: StageRun,
+    config: BenchConfig,
+    inputs: BenchInputs,
+    clients: Mapping[str, LLMClient],
+    loo_chunks: ParquetChunks | None,
+    chunk_pairs: int,
+) -> dict[str, FailureTally]:
+    """Answer and judge every pair a chunk at a time, appending the rows to the samples file
+    (published when the last chunk is in) and the leave-one-out rows to `loo_chunks`; return
+    the generation failure counts per step and model."""
+    tallies: dict[str, FailureTally] = {}
+    with BENCH_SAMPLES.write_chunks(stage) as write_samples:
+        chunks = sample_chunks(
+            inputs.pairs,
+            config,
+            inputs.templates,
+            inputs.generation,
+            clients,
+            tallies=tallies,
+            chunk_pairs=chunk_pairs,
+        )
+        for samples, loo_samples in chunks:
+            write_samples(samples)
+            if loo_chunks is not None:
+                BENCH_LOO_SAMPLES.check_written(loo_samples)
+                loo_chunks.write(loo_samples)  # an empty first chunk still gives the schema
+            del samples, loo_samples
+    return tallies
+
+
+def _publish_held(stage: StageRun, name: str, held: ExitStack) -> None:
+    """Publish a file whose chunks `held` wrote to a temporary file, listing it among the
+    stage's outputs first (so a failure from here on removes it with the stage's others)."""
+    if name not in stage.record.outputs:
+        stage.record.outputs.append(name)
+    held.close()
 
 
 def _run(
@@ -328,6 +238,7 @@ def _run(
     inputs: BenchInputs,
     clients: Mapping[str, LLMClient],
     force: bool,
+    chunk_pairs: int,
 ) -> BenchResult:
     templates, pairs = inputs.templates, inputs.pairs
     judge = clients[config.judge_model]
@@ -335,35 +246,25 @@ def _run(
     # Imported here, not at the top: matplotlib loads when a figure is drawn, not on import.
     from persona_testbed.bench import plots
 
-    with run.stage(
-        STAGE,
-        manifest_config,
-        seed=config.seed,
-        inputs=[inputs.personas_path, inputs.prompts_path],
-        force=force,
-    ) as stage:
-        jobs = build_jobs(pairs, config.methods, config.k)
-        loo_jobs = build_loo_jobs(pairs, config.loo, config.k)
-        answers: list[Answer] = []
-        tallies: dict[str, Any] = {}
-        for spec in config.models:
-            label = f"{clients[spec].model_id}: " if len(config.models) > 1 else ""
-            outcomes: dict[str, Any] = {}
-            answers += generate_answers(
-                clients[spec],
-                jobs + loo_jobs,
-                templates,
-                inputs.generation,
-                label=label,
-                tallies=outcomes,
-            )
-            for step, tally in answer_tallies(outcomes).items():
-                tallies[f"{step} ({clients[spec].model_id})"] = tally
-        rows = judge_answers(judge, answers, templates, config)
-        every = pl.DataFrame(rows, schema=SAMPLE_SCHEMA)
-        samples = every.filter(pl.col("removed_attribute").is_null())
-        loo_samples = every.filter(pl.col("removed_attribute").is_not_null())
-        BENCH_SAMPLES.write(stage, samples)
+    with (
+        run.stage(
+            STAGE,
+            manifest_config,
+            seed=config.seed,
+            inputs=[inputs.personas_path, inputs.prompts_path],
+            force=force,
+        ) as stage,
+        ExitStack() as held_loo,
+    ):
+        # The leave-one-out rows go to a temporary file from the first chunk on; it is
+        # published below, where the whole-frame write listed it among the outputs (the
+        # manifest keeps their order). A failure before that leaves no loo_samples.parquet.
+        loo_chunks = (
+            held_loo.enter_context(parquet_chunks(run.file(LOO_SAMPLES))) if config.loo else None
+        )
+        tallies = _write_samples(stage, config, inputs, clients, loo_chunks, chunk_pairs)
+        # The analysis reads the few columns it needs back from the file, not the texts.
+        samples = read_metric_columns(run.file(SAMPLES))
 
         methods = [m.value for m in config.methods]
         metrics = method_metrics(samples, config.k, inputs.streams, methods)
@@ -386,14 +287,8 @@ def _run(
 
         drops = None
         if Method.PERSONA_SUMMARY in config.methods:
-            # A summary that itself failed (truncated, empty) is not judged for drops either.
-            summaries = samples.filter(
-                (pl.col("method") == Method.PERSONA_SUMMARY.value)
-                & pl.col("summary").is_not_null()
-                & ~pl.col("generation_failure").fill_null("").str.starts_with("summary")
-            ).select("model", "pair_id", "sample_index", "summary")
             mentions = summary_mentions(
-                summaries,
+                read_summaries(run.file(SAMPLES)),
                 pairs,
                 judge=judge if config.drops_judge else None,
                 templates=templates,
@@ -407,8 +302,10 @@ def _run(
             )
 
         loo = None
+        loo_samples = samples.clear()  # none without --loo
         if config.loo:
-            BENCH_LOO_SAMPLES.write(stage, loo_samples)
+            _publish_held(stage, LOO_SAMPLES, held_loo)
+            loo_samples = read_metric_columns(run.file(LOO_SAMPLES))
             full = samples.filter(pl.col("method") == Method.PERSONA.value)
             loo = loo_table(full, loo_samples, inputs.streams)
             BENCH_LOO.write(stage, loo)
@@ -456,11 +353,9 @@ def _run(
                 "pairs": pairs.height,
                 "samples": samples.height,
                 "loo_samples": loo_samples.height,
-                "verdict_errors": int(every.get_column("verdict_error").is_not_null().sum()),
-                "generation_failures": int(
-                    every.get_column("generation_failure").is_not_null().sum()
-                ),
-                STATS_KEY: tallies,
+                "verdict_errors": _count_set(samples, loo_samples, "verdict_error"),
+                "generation_failures": _count_set(samples, loo_samples, "generation_failure"),
+                STATS_KEY: {step: tally.as_dict() for step, tally in tallies.items()},
                 "accuracy": {f"{m.model} / {m.method}": m.accuracy.value for m in metrics},
                 "accuracy_failures_counted": {
                     f"{m.model} / {m.method}": m.accuracy_failures_counted.value for m in metrics

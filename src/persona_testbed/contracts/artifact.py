@@ -162,14 +162,19 @@ class Table(Artifact):
         path = self.require(run)
         return self.check(_read_table(path), path)
 
-    def write(self, stage: StageRun, frame: pl.DataFrame) -> Path:
-        """Publish `frame` as this artifact; a frame that breaks the contract is a bug in the
-        writing stage, so it stops before anything is written."""
+    def check_written(self, frame: pl.DataFrame) -> None:
+        """Stop a frame that breaks the contract before it is written: a bug in the writing
+        stage."""
         problem = self.problem(frame, writing=True)
         if problem is not None:
             raise ValueError(
                 f"{self.writer} stage: {self.path} would break its contract: {problem}"
             )
+
+    def write(self, stage: StageRun, frame: pl.DataFrame) -> Path:
+        """Publish `frame` as this artifact; a frame that breaks the contract is a bug in the
+        writing stage, so it stops before anything is written."""
+        self.check_written(frame)
         if self.path.endswith(".csv"):
             return stage.write_file(self.path, frame.write_csv)
         if self.path.endswith(".jsonl"):
@@ -186,11 +191,7 @@ class Table(Artifact):
         with stage.parquet_chunks(self.path) as chunks:
 
             def add(frame: pl.DataFrame) -> None:
-                problem = self.problem(frame, writing=True)
-                if problem is not None:
-                    raise ValueError(
-                        f"{self.writer} stage: {self.path} would break its contract: {problem}"
-                    )
+                self.check_written(frame)
                 chunks.write(frame)
 
             yield add

@@ -95,7 +95,7 @@ def lean_client(model_id: str, cache: Path) -> Any:
     from persona_testbed.testing import scripted_client
 
     client = scripted_client(Model(), cache, model_id=model_id, concurrency=16)
-    backend = client.backend
+    backend: Any = client.backend  # a scripted backend: it keeps every request in `calls`
     complete = backend.complete
 
     async def forgetful(request: Any) -> Any:

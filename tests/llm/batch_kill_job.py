@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from persona_testbed.llm import ClientSettings, LLMClient, Message
+from persona_testbed.llm.types import ChatRequest
 
 QUESTIONS = 10
 BATCH_REQUESTS = 4
@@ -38,7 +39,10 @@ def client_for(spec: str, base_url: str, cache: Path, execution: str = "batch") 
 
 def job(client: LLMClient) -> list[str]:
     """Each wave is asked only once the one before it is answered."""
-    ask = lambda text: client.request([Message(role="user", content=text)])  # noqa: E731
+
+    def ask(text: str) -> ChatRequest:
+        return client.request([Message(role="user", content=text)])
+
     first = client.complete_batch([ask(f"question {i}") for i in range(QUESTIONS)])
     second = client.complete_batch([ask(f"critique {r.text}") for r in first])
     third = client.complete_batch([ask(f"revise {r.text}") for r in second])

@@ -198,7 +198,11 @@ def test_anthropic_batch_job_killed_in_flight_resumes_exactly_once(tmp_path: Pat
         server.set_batch(delay=1.0)
         for wave in (1, 2):
             done = wave * BATCHES_PER_WAVE  # the wave's last batch is recorded: now it polls
-            run.kill_when(run.start(), lambda done=done: len(run.submitted()) >= done)
+
+            def wave_submitted(done: int = done) -> bool:
+                return len(run.submitted()) >= done
+
+            run.kill_when(run.start(), wave_submitted)
             assert len(run.submitted()) == done
             assert run.states(IMPORTED) == done - BATCHES_PER_WAVE
         server.set_batch(delay=0.1)

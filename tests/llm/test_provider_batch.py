@@ -443,9 +443,10 @@ def test_an_intent_line_without_its_batch_is_unconfirmed_until_recorded_or_aband
     from persona_testbed.llm.providerbatch.ledger import LedgerBatch
 
     ledger = Ledger(tmp_path)
-    made = lambda label: LedgerBatch(  # noqa: E731
-        "", "openai", "m", "u", ["k"], "r", 1.0, label=label
-    )
+
+    def made(label: str) -> LedgerBatch:
+        return LedgerBatch("", "openai", "m", "u", ["k"], "r", 1.0, label=label)
+
     for label in ("found", "gone", "open"):
         ledger.record_submitting(made(label))
     found = made("found")

@@ -38,8 +38,14 @@ def test_malformed_verdict_is_an_error_not_a_pass() -> None:
 
 
 def test_critic_reasks_once_then_records_the_raw_reply(tmp_path: Path) -> None:
-    replies = iter(["no json here", "still none", verdict(True)])
-    judge = scripted_client(lambda request: next(replies), "scripted:judge", tmp_path / "c.db")
+    # Replies by the answer judged, not by call order: the two items' calls may interleave.
+    bad = iter(["no json here", "still none"])
+
+    def judge_script(request: ChatRequest) -> str:
+        text = "\n".join(m.content for m in request.messages)
+        return next(bad) if "Buy a used one." in text else verdict(True)
+
+    judge = scripted_client(judge_script, "scripted:judge", tmp_path / "c.db")
     templates = TemplateSet.load()
     first, second = critic_verdicts(
         judge,

@@ -63,11 +63,12 @@ class CacheWriteError(PersonaError):
 _OPEN: set[ResponseCache] = set()
 
 
-def flush_open_caches() -> None:
-    """Commit every open group-commit transaction of this process (see the module docstring),
-    e.g. before this thread blocks on another that writes the same cache file."""
+def flush_open_caches(but: ResponseCache | None = None) -> None:
+    """Commit every open group-commit transaction of this process but `but`'s (see the module
+    docstring), e.g. before this thread blocks on another that writes the same cache file."""
     for cache in list(_OPEN):
-        cache.flush()
+        if cache is not but:
+            cache.flush()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -181,9 +182,7 @@ class ResponseCache:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no event loop: autocommit, every write is its own transaction
-        for other in list(_OPEN):
-            if other is not self:
-                other.flush()
+        flush_open_caches(but=self)
         self._db.execute("BEGIN IMMEDIATE")
         _OPEN.add(self)
         self._commit_loop = loop

@@ -19,7 +19,7 @@ from persona_testbed.preferences.dpf import (
     refine_answers,
     revise_answers,
 )
-from persona_testbed.preferences.export import build_dataset_dict, dataset_card, save_dataset_dict
+from persona_testbed.preferences.export import build_dataset_dict, dataset_card
 from persona_testbed.preferences.inputs import PromptPools, load_personas, load_prompt_pools
 from persona_testbed.preferences.persona_judge import Judgment, judge_choice, judge_pairs
 from persona_testbed.preferences.plan import (
@@ -40,7 +40,6 @@ from persona_testbed.preferences.stage import (
     PreferencesConfig,
     PreferencesResult,
     build_pairs,
-    generate_preferences,
     plan_for_run,
     run_preferences_stage,
 )
@@ -88,7 +87,6 @@ __all__ = [
     "dataset_card",
     "expected_unique",
     "extract_revision",
-    "generate_preferences",
     "judge_choice",
     "judge_pairs",
     "load_personas",
@@ -99,7 +97,6 @@ __all__ = [
     "refine_answers",
     "revise_answers",
     "run_preferences_stage",
-    "save_dataset_dict",
     "template_digest",
     "verification_markdown",
     "verification_report",

@@ -134,7 +134,7 @@ def _save_split(source: Any, split: str, features: Any, folder: Path) -> None:
 
 def export_parquet(path: Path, target: Path, card: str) -> None:
     """Save the DatasetDict of the usable pairs in the Parquet file `path` at `target`, as
-    `save_dataset_dict(build_dataset_dict(frame), ...)` of the whole frame would (same rows,
+    `build_dataset_dict(frame).save_to_disk(...)` of the whole frame would (same rows,
     order, columns and features; `datasets.load_from_disk` reads it), but a row group at a
     time: the pairs are never in memory whole."""
     import pyarrow.parquet as pq
@@ -151,14 +151,9 @@ def export_parquet(path: Path, target: Path, card: str) -> None:
     _publish_folder(target, card, fill)
 
 
-def save_dataset_dict(dataset_dict: Any, target: Path, card: str) -> None:
-    """Write to a temporary sibling folder, then swap it into place, so `target` is either
-    the old export or the complete new one, never a half-written folder."""
-    _publish_folder(target, card, lambda staging: dataset_dict.save_to_disk(str(staging)))
-
-
 def _publish_folder(target: Path, card: str, fill: Callable[[Path], None]) -> None:
-    """`fill` a temporary sibling folder of `target`, add the card, then swap it into place."""
+    """`fill` a temporary sibling folder of `target`, add the card, then swap it into place,
+    so `target` is either the old export or the complete new one, never a half-written one."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))

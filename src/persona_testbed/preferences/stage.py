@@ -360,33 +360,6 @@ def preference_chunks(
         )
 
 
-def generate_preferences(
-    pairs: pl.DataFrame,
-    templates: TemplateSet,
-    config: PreferencesConfig,
-    *,
-    client: LLMClient,
-    judge_client: LLMClient,
-    chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
-) -> tuple[pl.DataFrame, dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
-    """The whole contract-6 frame in memory (the stage itself streams `preference_chunks` to
-    disk); with per-step requests / calls / cache hits, and per-step generation failure
-    counts (llm.generation.failure_tally)."""
-    meter = _StepMeter(client, judge_client)
-    frames = list(
-        preference_chunks(
-            pairs,
-            templates,
-            config,
-            client=client,
-            judge_client=judge_client,
-            meter=meter,
-            chunk_pairs=chunk_pairs,
-        )
-    )
-    return pl.concat(frames), meter.steps, meter.failures()
-
-
 def _mean_chars(texts: pl.Series, default: float) -> float:
     lengths = texts.drop_nulls().str.len_chars().to_numpy()
     return float(lengths.mean()) if len(lengths) else default
